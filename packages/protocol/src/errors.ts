@@ -1,0 +1,78 @@
+/**
+ * The one error catalogue. Every code is stable once shipped and documented in docs/errors.md
+ * (a test checks that). `status` is the HTTP status used when the error crosses the REST API.
+ */
+export const ERRORS = {
+  // Generic request errors
+  FLT_BAD_REQUEST: { status: 400, message: 'The request failed validation' },
+  FLT_UNAUTHENTICATED: { status: 401, message: 'Missing or invalid credentials' },
+  FLT_FORBIDDEN: { status: 403, message: 'The caller may not do this' },
+  FLT_NOT_FOUND: { status: 404, message: 'No such resource' },
+  FLT_CONFLICT: { status: 409, message: 'The resource is not in a state that allows this' },
+  FLT_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed' },
+  FLT_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
+  FLT_INTERNAL: { status: 500, message: 'Internal error' },
+  FLT_NOT_READY: { status: 503, message: 'The service is starting or stopping' },
+
+  // Configuration
+  FLT_CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
+
+  // Enrollment and device identity
+  FLT_ENROLL_TOKEN_INVALID: { status: 401, message: 'The fleet enrollment token is not valid' },
+  FLT_ENROLL_KEY_MISMATCH: { status: 403, message: 'This device id is enrolled with a different enrollment key' },
+  FLT_ENROLL_REJECTED: { status: 403, message: 'An admin rejected this device' },
+  FLT_DEVICE_REVOKED: { status: 403, message: 'This device has been revoked' },
+  FLT_DEVICE_ID_INVALID: { status: 400, message: 'Device ids are 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit' },
+  FLT_DEVICE_NOT_FOUND: { status: 404, message: 'No such device' },
+  FLT_DEVICE_STATE_CONFLICT: { status: 409, message: 'The device is not in a state that allows this transition' },
+  FLT_TOKEN_NOT_FOUND: { status: 404, message: 'No such API token' },
+
+  // MQTT broker policy (reported in logs and metrics; the client sees a refused CONNECT, SUBACK 128 or a closed connection)
+  FLT_MQTT_AUTH_FAILED: { status: 401, message: 'MQTT connect refused: unknown device or bad credential' },
+  FLT_MQTT_CLIENT_ID_INVALID: { status: 400, message: 'MQTT client id must equal the device id and contain no wildcard or separator' },
+  FLT_MQTT_TOPIC_FORBIDDEN: { status: 403, message: 'Topic or filter outside the device prefix' },
+  FLT_MQTT_WILL_FORBIDDEN: { status: 403, message: 'Last will must target the device own status topic' },
+  FLT_MQTT_CLIENT_ID_TAKEN: { status: 409, message: 'Another session already holds this client id' },
+
+  // Device messages
+  FLT_MSG_TOO_LARGE: { status: 413, message: 'MQTT payload exceeds the size limit' },
+  FLT_MSG_MALFORMED_JSON: { status: 400, message: 'Payload is not valid JSON' },
+  FLT_MSG_TOO_DEEP: { status: 400, message: 'Payload JSON nests deeper than allowed' },
+  FLT_MSG_BAD_VERSION: { status: 400, message: 'Unsupported protocol version' },
+  FLT_MSG_UNKNOWN_TYPE: { status: 400, message: 'Unknown message type' },
+  FLT_MSG_WRONG_CHANNEL: { status: 400, message: 'Message type does not belong on this topic' },
+  FLT_MSG_INVALID: { status: 400, message: 'Message does not match its schema' },
+
+  // Agent
+  FLT_AGENT_CONFIG_INVALID: { status: 500, message: 'The agent configuration is invalid' },
+  FLT_AGENT_ENROLL_PENDING: { status: 202, message: 'Enrollment is waiting for an admin to accept the device' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
+
+/** An error with a stable code. `details` is safe to return to the caller. */
+export class FlotillaError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'FlotillaError';
+    this.code = code;
+    this.statusCode = ERRORS[code].status;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: unknown } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
