@@ -46,6 +46,21 @@ export const ERRORS = {
   // Agent
   FLT_AGENT_CONFIG_INVALID: { status: 500, message: 'The agent configuration is invalid' },
   FLT_AGENT_ENROLL_PENDING: { status: 202, message: 'Enrollment is waiting for an admin to accept the device' },
+
+  // Signed releases (packages/release): refusals when signing, attaching or verifying a release manifest
+  FLT_RELEASE_MANIFEST_INVALID: { status: 400, message: 'The release manifest or its envelope does not match the schema' },
+  FLT_RELEASE_BAD_SIGNATURE: { status: 400, message: 'A release signature does not verify against the signed content' },
+  FLT_RELEASE_UNKNOWN_KEY: { status: 400, message: 'The release is not signed by any trusted key' },
+  FLT_RELEASE_KEY_REVOKED: { status: 400, message: 'The signing key is retired, revoked or outside its validity window' },
+  FLT_RELEASE_EXPIRED: { status: 400, message: 'The release manifest has expired' },
+  FLT_RELEASE_ROLLBACK: { status: 409, message: 'The release counter is lower than one already accepted, or equal with different content' },
+  FLT_RELEASE_MIX_AND_MATCH: { status: 409, message: 'The artifact or variant does not belong to this release manifest' },
+  FLT_RELEASE_ROTATION_INVALID: { status: 400, message: 'The key rotation statement is malformed or would re-admit a retired key' },
+
+  // Over-the-air artifacts (packages/release): refusals when checking a downloaded file against its manifest
+  FLT_OTA_HASH_MISMATCH: { status: 422, message: 'The artifact sha256 differs from the signed manifest' },
+  FLT_OTA_LENGTH_MISMATCH: { status: 422, message: 'The artifact length differs from the signed manifest' },
+  FLT_OTA_INCOMPATIBLE: { status: 409, message: 'The variant does not match this device hardware' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
