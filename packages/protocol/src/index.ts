@@ -8,3 +8,4 @@ export * from './messages/inventory.ts';
 export * from './messages/state.ts';
 export * from './messages/envelopes.ts';
 export * from './rest/enroll.ts';
+export * from './rest/fleet.ts';

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
+import { FlotillaError } from '@flotilla/protocol';
+import { ServerConfigSchema, type ServerConfig, type ServerConfigInput } from './schema.ts';
+
+const validator = Compile(ServerConfigSchema);
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function intFromEnv(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[0-9]+$/.test(raw)) throw new FlotillaError('FLT_CONFIG_INVALID', `${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+/** Maps FLOTILLA_* environment variables onto the config shape. Only set variables appear. */
+export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
+  const out: ServerConfigInput = {};
+  const http: ServerConfigInput['http'] = {};
+  const mqtt: ServerConfigInput['mqtt'] = {};
+  if (env.FLOTILLA_DATA_DIR) out.dataDir = env.FLOTILLA_DATA_DIR;
+  if (env.FLOTILLA_LOG_LEVEL) out.logLevel = env.FLOTILLA_LOG_LEVEL as ServerConfig['logLevel'];
+  if (env.FLOTILLA_ADMIN_TOKEN) out.adminToken = env.FLOTILLA_ADMIN_TOKEN;
+  if (env.FLOTILLA_ENROLLMENT_TOKEN) out.enrollmentToken = env.FLOTILLA_ENROLLMENT_TOKEN;
+  if (env.FLOTILLA_AUTO_ACCEPT) out.autoAccept = env.FLOTILLA_AUTO_ACCEPT === 'true' || env.FLOTILLA_AUTO_ACCEPT === '1';
+  if (env.FLOTILLA_HTTP_HOST) http.host = env.FLOTILLA_HTTP_HOST;
+  const httpPort = intFromEnv('FLOTILLA_HTTP_PORT', env.FLOTILLA_HTTP_PORT);
+  if (httpPort !== undefined) http.port = httpPort;
+  if (env.FLOTILLA_PUBLIC_URL) http.publicUrl = env.FLOTILLA_PUBLIC_URL;
+  if (env.FLOTILLA_MQTT_HOST) mqtt.host = env.FLOTILLA_MQTT_HOST;
+  const mqttPort = intFromEnv('FLOTILLA_MQTT_PORT', env.FLOTILLA_MQTT_PORT);
+  if (mqttPort !== undefined) mqtt.tcpPort = mqttPort;
+  if (env.FLOTILLA_MQTT_WS_PORT === 'off') mqtt.wsPort = null;
+  else {
+    const ws = intFromEnv('FLOTILLA_MQTT_WS_PORT', env.FLOTILLA_MQTT_WS_PORT);
+    if (ws !== undefined) mqtt.wsPort = ws;
+  }
+  if (env.FLOTILLA_MQTT_PUBLIC_URL) mqtt.publicUrl = env.FLOTILLA_MQTT_PUBLIC_URL;
+  if (Object.keys(http).length) out.http = http;
+  if (Object.keys(mqtt).length) out.mqtt = mqtt;
+  return out;
+}
+
+function merge(base: ServerConfigInput, over: ServerConfigInput): ServerConfigInput {
+  return { ...base, ...over, http: { ...base.http, ...over.http }, mqtt: { ...base.mqtt, ...over.mqtt } };
+}
+
+/**
+ * Validates a configuration once, fills defaults and freezes it. Unknown keys, wrong types and
+ * out-of-range values are refused with FLT_CONFIG_INVALID naming every problem.
+ */
+export function resolveConfig(input: unknown): Readonly<ServerConfig> {
+  const withDefaults = Value.Default(ServerConfigSchema, structuredClone(input ?? {}));
+  if (!validator.Check(withDefaults)) {
+    const problems = validator.Errors(withDefaults).map((e) => `${e.instancePath || '/'} ${e.message}`);
+    throw new FlotillaError('FLT_CONFIG_INVALID', `invalid server configuration: ${problems.join('; ')}`, { problems });
+  }
+  return deepFreeze(withDefaults as ServerConfig);
+}
+
+/** File (FLOTILLA_CONFIG or the given path) overlaid by environment, then resolved. */
+export function loadConfig(opts: { env?: NodeJS.ProcessEnv; file?: string; overrides?: ServerConfigInput } = {}): Readonly<ServerConfig> {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.FLOTILLA_CONFIG;
+  let fromFile: ServerConfigInput = {};
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as ServerConfigInput;
+    } catch (err) {
+      throw new FlotillaError('FLT_CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    if (!fromFile || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
+      throw new FlotillaError('FLT_CONFIG_INVALID', `config file ${file} must hold a JSON object`);
+    }
+  }
+  return resolveConfig(merge(merge(fromFile, configFromEnv(env)), opts.overrides ?? {}));
+}

@@ -1,0 +1,65 @@
+import { Type, type Static } from 'typebox';
+
+const strict = { additionalProperties: false } as const;
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const portWithDefault = (port: number) => Type.Integer({ minimum: 0, maximum: 65535, default: port });
+
+/** The whole server configuration. Defaults live here and nowhere else. */
+export const ServerConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: './data' }),
+    logLevel: Type.Union(
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
+      { default: 'info' },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: portWithDefault(8080),
+        /** Largest JSON body accepted by any route that does not set its own limit. */
+        bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 256 * 1024 }),
+        /** URL devices use to reach this server; derived from host and port when absent. */
+        publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+      },
+      { ...strict, default: {} },
+    ),
+    mqtt: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        tcpPort: portWithDefault(1883),
+        /** WebSocket listener (path /mqtt); null turns it off. */
+        wsPort: Type.Union([Port, Type.Null()], { default: 8083 }),
+        /** mqtt:// URL handed to devices at enrollment; derived from host and port when absent. */
+        publicUrl: Type.Optional(Type.String({ pattern: '^mqtts?://' })),
+      },
+      { ...strict, default: {} },
+    ),
+    /** Bootstrap admin API token. When absent and no admin token exists, one is generated and written to the data folder. */
+    adminToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
+    /** Fleet enrollment token. When absent and none exists, one is generated and written to the data folder. */
+    enrollmentToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
+    /** Accept every device that enrolls with a valid token, without an admin step (demo and lab fleets). */
+    autoAccept: Type.Boolean({ default: false }),
+    /** Seconds a pending device is told to wait before asking again. */
+    enrollRetryAfterSec: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
+    /** Upper bound for a graceful shutdown; connections still open then are destroyed. */
+    shutdownTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  },
+  strict,
+);
+
+export type ServerConfig = Static<typeof ServerConfigSchema>;
+
+/** What callers may pass: every field optional, nested objects partial. */
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt'>> & {
+  http?: Partial<ServerConfig['http']>;
+  mqtt?: Partial<ServerConfig['mqtt']>;
+};

@@ -1,0 +1,47 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { HttpContext } from './context.ts';
+import { installErrorHandling } from './errors.ts';
+import { healthRoutes } from './routes/health.ts';
+import { enrollRoutes } from './routes/enroll.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { auditRoutes } from './routes/audit.ts';
+
+/** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
+export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    bodyLimit: ctx.config.http.bodyLimitBytes,
+    disableRequestLogging: true,
+    // Reject unknown properties instead of silently dropping them (fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  app.decorateRequest('principal', null);
+  installErrorHandling(app);
+
+  app.addHook('onResponse', async (request, reply) => {
+    ctx.metrics.httpRequests.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Flotilla control server', version: '0.1.0', description: 'Fleet, enrollment, registry and rollout API. Errors carry stable FLT_ codes (docs/errors.md).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  healthRoutes(app, ctx);
+  enrollRoutes(app, ctx);
+  deviceRoutes(app, ctx);
+  tokenRoutes(app, ctx);
+  auditRoutes(app, ctx);
+  return app;
+}

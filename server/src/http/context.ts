@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config/schema.ts';
+import type { Db } from '../db/open.ts';
+import type { ApiTokens } from '../auth/api-tokens.ts';
+import type { EnrollmentTokens } from '../auth/enrollment-tokens.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Enrollment } from '../fleet/enrollment.ts';
+import type { FleetAdmin } from '../fleet/fleet-admin.ts';
+import type { DeviceStore } from '../fleet/device-store.ts';
+import type { ServerMetrics } from '../metrics/server-metrics.ts';
+
+/** The services the REST routes call. Routes hold no state of their own. */
+export interface HttpContext {
+  config: Readonly<ServerConfig>;
+  logger: Logger;
+  db: Db;
+  devices: DeviceStore;
+  apiTokens: ApiTokens;
+  enrollmentTokens: EnrollmentTokens;
+  audit: AuditLog;
+  enrollment: Enrollment;
+  fleet: FleetAdmin;
+  metrics: ServerMetrics;
+  /** True while the server can serve: database open, broker listening, not shutting down. */
+  isReady(): boolean;
+}
