@@ -46,6 +46,11 @@ export const ERRORS = {
   // Agent
   FLT_AGENT_CONFIG_INVALID: { status: 500, message: 'The agent configuration is invalid' },
   FLT_AGENT_ENROLL_PENDING: { status: 202, message: 'Enrollment is waiting for an admin to accept the device' },
+  // Agent daemon (agent/): identity file, enrollment answers, durable outbox
+  FLT_AGENT_IDENTITY_INVALID: { status: 500, message: 'The agent identity file is unreadable or does not match its schema' },
+  FLT_AGENT_ENROLL_BAD_RESPONSE: { status: 502, message: 'The enrollment answer from the server is not one the agent understands' },
+  FLT_AGENT_EVENT_INVALID: { status: 400, message: 'The event does not fit the event message schema or the outbox' },
+  FLT_AGENT_CLOSED: { status: 503, message: 'The agent is closed' },
 
   // Signed releases (packages/release): refusals when signing, attaching or verifying a release manifest
   FLT_RELEASE_MANIFEST_INVALID: { status: 400, message: 'The release manifest or its envelope does not match the schema' },
