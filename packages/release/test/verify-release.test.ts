@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import { FlotillaError } from '@flotilla/protocol';
+import {
+  TrustedKeys,
+  attachSignature,
+  exportPrivateKey,
+  manifestDigest,
+  sign,
+  signDetached,
+  verifyRelease,
+  type SignedRelease,
+} from '../src/index.ts';
+import { DAY, T0, flipSignatureBit, keys, makeRelease } from './release-fixtures.ts';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof FlotillaError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+const { server, admin, stranger } = keys();
+const trusted = TrustedKeys.of(server.publicKey);
+const now = T0 + DAY;
+
+function signed(): SignedRelease {
+  return sign(makeRelease().manifest, server.privateKey);
+}
+
+describe('verifyRelease accepts', () => {
+  it('a manifest signed by a trusted key, returning the manifest, its digest and signer', () => {
+    const release = signed();
+    const verified = verifyRelease(release, { trustedKeys: trusted, now });
+    expect(verified.manifest).toEqual(release.signed);
+    expect(verified.digest).toBe(manifestDigest(release.signed));
+    expect(verified.keyIds).toEqual([server.keyId]);
+  });
+
+  it('the same envelope after a JSON round trip with keys reordered', () => {
+    const release = signed();
+    const reordered = JSON.parse(JSON.stringify({ signatures: release.signatures, signed: Object.fromEntries(Object.entries(release.signed).reverse()) }));
+    expect(verifyRelease(reordered, { trustedKeys: trusted, now }).manifest.version).toBe('1.2.0');
+  });
+
+  it('the same manifest again at the same counter when its digest matches the accepted one', () => {
+    const release = signed();
+    const first = verifyRelease(release, { trustedKeys: trusted, now });
+    const again = verifyRelease(release, { trustedKeys: trusted, now, lastAcceptedCounter: 5, lastAcceptedDigest: first.digest });
+    expect(again.digest).toBe(first.digest);
+  });
+
+  it('a higher counter than the one accepted', () => {
+    const release = sign(makeRelease({ releaseCounter: 6 }).manifest, server.privateKey);
+    expect(verifyRelease(release, { trustedKeys: trusted, now, lastAcceptedCounter: 5 }).manifest.releaseCounter).toBe(6);
+  });
+
+  it('a detached signature made offline and attached by the server', () => {
+    const { manifest } = makeRelease();
+    const adminPem = exportPrivateKey(admin.privateKey);
+    const detached = signDetached(manifest, adminPem);
+    const both = TrustedKeys.of(server.publicKey, admin.publicKey);
+    const envelope = attachSignature(sign(manifest, server.privateKey), detached, both, now);
+    expect(envelope.signatures.map((s) => s.keyId).sort()).toEqual([server.keyId, admin.keyId].sort());
+    expect(verifyRelease(envelope, { trustedKeys: both, now, threshold: 2 }).keyIds).toEqual([server.keyId, admin.keyId].sort());
+  });
+});
+
+describe('verifyRelease refuses', () => {
+  it('a manifest whose body was changed after signing (FLT_RELEASE_BAD_SIGNATURE)', () => {
+    const release = signed();
+    release.signed.variants[0]!.file.sha256 = 'f'.repeat(64);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_BAD_SIGNATURE');
+  });
+
+  it('a manifest whose expiry was pushed out after signing (FLT_RELEASE_BAD_SIGNATURE)', () => {
+    const release = signed();
+    release.signed.expiresAt += 365 * DAY;
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now: T0 + 31 * DAY }))).toBe('FLT_RELEASE_BAD_SIGNATURE');
+  });
+
+  it('a signature with one flipped bit (FLT_RELEASE_BAD_SIGNATURE)', () => {
+    const release = signed();
+    release.signatures[0]!.sig = flipSignatureBit(release.signatures[0]!.sig);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_BAD_SIGNATURE');
+  });
+
+  it('a stranger signature relabelled with a trusted keyId (FLT_RELEASE_BAD_SIGNATURE)', () => {
+    const release = sign(makeRelease().manifest, stranger.privateKey);
+    release.signatures[0]!.keyId = server.keyId;
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_BAD_SIGNATURE');
+  });
+
+  it('a manifest signed only by an unknown key (FLT_RELEASE_UNKNOWN_KEY)', () => {
+    const release = sign(makeRelease().manifest, stranger.privateKey);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_UNKNOWN_KEY');
+  });
+
+  it('a manifest signed by a revoked key (FLT_RELEASE_KEY_REVOKED)', () => {
+    const release = signed();
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted.revoke(server.keyId), now }))).toBe('FLT_RELEASE_KEY_REVOKED');
+  });
+
+  it('a manifest signed by a key past its notAfter (FLT_RELEASE_KEY_REVOKED)', () => {
+    const release = signed();
+    const [entry] = trusted.entries();
+    const retired = TrustedKeys.from([{ ...entry!, notAfter: now - 1 }]);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: retired, now }))).toBe('FLT_RELEASE_KEY_REVOKED');
+  });
+
+  it('one key signing twice when two keys are required (FLT_RELEASE_UNKNOWN_KEY)', () => {
+    const release = signed();
+    release.signatures.push({ ...release.signatures[0]! });
+    expect(verifyRelease(release, { trustedKeys: trusted, now }).keyIds).toEqual([server.keyId]);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now, threshold: 2 }))).toBe('FLT_RELEASE_UNKNOWN_KEY');
+  });
+
+  it('an expired manifest (FLT_RELEASE_EXPIRED)', () => {
+    const release = signed();
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now: release.signed.expiresAt }))).toBe('FLT_RELEASE_EXPIRED');
+    expect(verifyRelease(release, { trustedKeys: trusted, now: release.signed.expiresAt - 1 }).manifest).toBeDefined();
+  });
+
+  it('a replayed older manifest (FLT_RELEASE_ROLLBACK)', () => {
+    const old = sign(makeRelease({ releaseCounter: 4, version: '1.1.0' }).manifest, server.privateKey);
+    expect(codeOf(() => verifyRelease(old, { trustedKeys: trusted, now, lastAcceptedCounter: 5 }))).toBe('FLT_RELEASE_ROLLBACK');
+  });
+
+  it('the same counter with different content (FLT_RELEASE_ROLLBACK)', () => {
+    const accepted = verifyRelease(signed(), { trustedKeys: trusted, now });
+    const rival = sign(makeRelease({ version: '1.2.0-evil' }).manifest, server.privateKey);
+    expect(codeOf(() => verifyRelease(rival, { trustedKeys: trusted, now, lastAcceptedCounter: 5, lastAcceptedDigest: accepted.digest }))).toBe(
+      'FLT_RELEASE_ROLLBACK',
+    );
+  });
+
+  it('the same counter when the accepted digest is not known (FLT_RELEASE_ROLLBACK)', () => {
+    expect(codeOf(() => verifyRelease(signed(), { trustedKeys: trusted, now, lastAcceptedCounter: 5 }))).toBe('FLT_RELEASE_ROLLBACK');
+  });
+
+  it('a correctly signed manifest for another model than the one asked for (FLT_RELEASE_MIX_AND_MATCH)', () => {
+    const other = sign(makeRelease({ model: 'faces' }).manifest, server.privateKey);
+    expect(codeOf(() => verifyRelease(other, { trustedKeys: trusted, now, expect: { model: 'digits' } }))).toBe('FLT_RELEASE_MIX_AND_MATCH');
+    expect(codeOf(() => verifyRelease(signed(), { trustedKeys: trusted, now, expect: { model: 'digits', version: '9.9.9' } }))).toBe(
+      'FLT_RELEASE_MIX_AND_MATCH',
+    );
+  });
+
+  it.each([
+    ['an extra field in the manifest', (r: SignedRelease) => Object.assign(r.signed, { debug: true })],
+    ['an extra field on the envelope', (r: SignedRelease) => Object.assign(r, { note: 'x' })],
+    ['an unknown schema version', (r: SignedRelease) => Object.assign(r.signed, { schema: 2 })],
+    ['a fractional release counter', (r: SignedRelease) => Object.assign(r.signed, { releaseCounter: 5.5 })],
+    ['an uppercase sha256', (r: SignedRelease) => Object.assign(r.signed.variants[0]!.file, { sha256: 'A'.repeat(64) })],
+    ['a file name with a path', (r: SignedRelease) => Object.assign(r.signed.variants[0]!.file, { name: '../../etc/passwd' })],
+    ['an unknown format', (r: SignedRelease) => Object.assign(r.signed.variants[0]!, { format: 'tflite' })],
+    ['a duplicate variant id', (r: SignedRelease) => Object.assign(r.signed.variants[1]!, { id: r.signed.variants[0]!.id })],
+    ['a tensorrt-plan without its TensorRT version', (r: SignedRelease) => delete r.signed.variants[0]!.constraints.tensorrtVersion],
+    ['an expiry before issue', (r: SignedRelease) => Object.assign(r.signed, { expiresAt: r.signed.issuedAt })],
+    ['no signatures', (r: SignedRelease) => Object.assign(r, { signatures: [] })],
+    ['a truncated signature', (r: SignedRelease) => Object.assign(r.signatures[0]!, { sig: r.signatures[0]!.sig.slice(4) })],
+  ])('%s (FLT_RELEASE_MANIFEST_INVALID)', (_name, mutate) => {
+    const release = signed();
+    mutate(release);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_MANIFEST_INVALID');
+  });
+
+  it.each([null, 'manifest', 42, [], {}])('a non-envelope value %j (FLT_RELEASE_MANIFEST_INVALID)', (value) => {
+    expect(codeOf(() => verifyRelease(value, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_MANIFEST_INVALID');
+  });
+});
+
+describe('attachSignature refuses', () => {
+  it('a detached signature that does not verify, so the server never stores it', () => {
+    const { manifest } = makeRelease();
+    const detached = signDetached(manifest, admin.privateKey);
+    const both = TrustedKeys.of(server.publicKey, admin.publicKey);
+    const other = makeRelease().manifest;
+    expect(codeOf(() => attachSignature(other, detached, both, now))).toBe('FLT_RELEASE_BAD_SIGNATURE');
+    expect(codeOf(() => attachSignature(manifest, detached, trusted, now))).toBe('FLT_RELEASE_UNKNOWN_KEY');
+  });
+
+  it('to sign an invalid manifest at all', () => {
+    const { manifest } = makeRelease({ releaseCounter: 0 });
+    expect(codeOf(() => signDetached(manifest, server.privateKey))).toBe('FLT_RELEASE_MANIFEST_INVALID');
+  });
+});
