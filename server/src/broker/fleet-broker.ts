@@ -61,6 +61,8 @@ export class FleetBroker {
   readonly #guardPacketSize: PacketGuard;
   readonly #maxPacketBytes: number;
   readonly #listeners: BoundListener[] = [];
+  /** One 'close' listener shared by every connection (`this` is the stream, aedes set `.client`). */
+  readonly #onConnClose: (this: Duplex & { client?: Client }) => void;
   #listening = false;
   #closing: Promise<void> | null = null;
 
@@ -72,6 +74,10 @@ export class FleetBroker {
     this.#logger = opts.logger;
     this.#maxPacketBytes = maxPacketBytes;
     this.#guardPacketSize = packetSizeGuard(maxPacketBytes);
+    const sessionEnded = (client: Client): void => this.#sessionEnded(client);
+    this.#onConnClose = function onConnClose(this: Duplex & { client?: Client }) {
+      if (this.client) sessionEnded(this.client);
+    };
   }
 
   static async create(opts: FleetBrokerOptions): Promise<FleetBroker> {
@@ -118,6 +124,7 @@ export class FleetBroker {
   #wire(reportViolation: (deviceId: string | null, code: 'FLT_MSG_TOO_LARGE', detail: string) => void): void {
     const aedes = this.#aedes;
     aedes.on('clientReady', (client) => {
+      if (client.closed) return;
       const replaced = this.#sessions.ready(client);
       // aedes normally closes the older session itself; this covers a session it lost track of.
       if (replaced && !replaced.closed) {
@@ -155,11 +162,6 @@ export class FleetBroker {
     // Fallback for sessions whose unregister aedes skipped (see SessionTable).
     conn.once('close', this.#onConnClose);
   }
-
-  readonly #onConnClose = (): void => {
-    // Shared by all connections; `this` is the broker, so find the session by scanning nothing:
-    // aedes put the client on the stream as `conn.client`.
-  };
 
   async listen(opts: ListenOptions): Promise<BoundPorts> {
     if (this.#closing) throw new Error('FleetBroker is closed');
