@@ -1,0 +1,13 @@
+export type { EvalSet, Fault, Golden, GoldenTensor, ModelCard, Precision, Quantization, TensorSignature } from './card.ts';
+export { buildModels, modelDir, modelPath, readModelCard, CARD_FILE, MODEL_FILE } from './build/build-models.ts';
+export type { BuildOptions } from './build/build-models.ts';
+export { MODEL_NAMES } from './build/recipes.ts';
+export { compareToGolden, goldenFeeds, runGoldenSelfTest } from './golden.ts';
+export type { GoldenResult, RunnableSession } from './golden.ts';
+export { corruptModelBytes, writeCorruptedModel, UNDEFINED_TENSOR } from './bad-builds.ts';
+export { EVAL_SET_FILE, METRICS_FILE, MNIST_LABELS } from './mnist/export.ts';
+export { LOW_CONFIDENCE_THRESHOLD, measureClassifier } from './mnist/evaluate.ts';
+export type { ClassifierMetrics } from './mnist/evaluate.ts';
+export { loadAllDigits, splitDigits } from './mnist/dataset.ts';
+export type { DigitSet, MnistSplit } from './mnist/dataset.ts';
+export { openSession } from './onnx/session.ts';
