@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { HttpContext } from './context.ts';
@@ -14,7 +14,8 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     bodyLimit: ctx.config.http.bodyLimitBytes,
-    disableRequestLogging: true,
+    // Request timing goes to metrics; per-request log lines would drown a fleet's worth of traffic.
+    logController: new LogController({ disableRequestLogging: true }),
     // Reject unknown properties instead of silently dropping them (fastify's default strips them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     forceCloseConnections: true,

@@ -14,5 +14,5 @@ export const Generation = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_IN
 export const Labels = Type.Record(
   Type.String({ pattern: LABEL_KEY_PATTERN }),
   Type.String({ pattern: LABEL_VALUE_PATTERN }),
-  { maxProperties: 64 },
+  { maxProperties: 64, additionalProperties: false },
 );

@@ -16,7 +16,7 @@ export const DesiredModel = Type.Object(
 export const DesiredState = Type.Object(
   {
     generation: Generation,
-    models: Type.Record(Name, DesiredModel, { maxProperties: 64 }),
+    models: Type.Record(Name, DesiredModel, { maxProperties: 64, additionalProperties: false }),
     config: Type.Optional(
       Type.Object(
         {
@@ -55,7 +55,7 @@ export const ReportedState = Type.Object(
   {
     /** The desired generation this report reflects. */
     appliedGeneration: Generation,
-    models: Type.Record(Name, ReportedModel, { maxProperties: 64 }),
+    models: Type.Record(Name, ReportedModel, { maxProperties: 64, additionalProperties: false }),
   },
   strict,
 );

@@ -72,7 +72,7 @@ export const LabelChange = Type.Object(
 
 export const DesiredRequest = Type.Object(
   {
-    models: Type.Record(Name, DesiredModel, { maxProperties: 64 }),
+    models: Type.Record(Name, DesiredModel, { maxProperties: 64, additionalProperties: false }),
     config: Type.Optional(DesiredState.properties.config),
   },
   strict,
