@@ -35,7 +35,7 @@ export interface ConnectRequest {
 /** Checks everything about a CONNECT that needs no credential lookup; null means "go on and authenticate". */
 export function checkConnect(req: ConnectRequest, maxPayloadBytes: number): ConnectRefusal | null {
   const { clientId, username, password, will } = req;
-  if (false) {
+  if (!isValidDeviceId(clientId)) {
     return refuseConnect('FLT_MQTT_CLIENT_ID_INVALID', CONNACK.identifierRejected, `client id ${JSON.stringify(clientId)} is not a device id`);
   }
   if (username === undefined || username === '') {

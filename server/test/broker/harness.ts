@@ -151,3 +151,21 @@ export function publishOutcome(client: MqttClient, topic: string, payload: strin
 export async function roundTrip(client: MqttClient): Promise<void> {
   await client.unsubscribeAsync('flt/v1/d/none/desired');
 }
+
+/** Subscribes to the filters in one SUBSCRIBE and resolves with the SUBACK return codes (128 = refused). */
+export function subackCodes(client: MqttClient, filters: string[], qos: 0 | 1 = 1): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(Object.fromEntries(filters.map((f) => [f, { qos }])), (err, granted) => {
+      // mqtt.js reports any refused filter as an error that carries the SUBACK packet.
+      const refused = (err as { packet?: { granted?: number[] } } | null | undefined)?.packet?.granted;
+      if (refused) resolve(refused);
+      else if (err) reject(err);
+      else resolve((granted ?? []).map((g) => g.qos));
+    });
+  });
+}
+
+export async function subackCode(client: MqttClient, filter: string): Promise<number> {
+  const [code] = await subackCodes(client, [filter]);
+  return code ?? -1;
+}
