@@ -91,5 +91,6 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function toleranceFor(measuredMaxDiff: number, margin = 1.5, floor = 1e-4): number {
   const t = Math.max(measuredMaxDiff * margin, floor);
   const magnitude = 10 ** (Math.floor(Math.log10(t)) - 1);
-  return Number((Math.ceil(t / magnitude) * magnitude).toPrecision(2));
+  // The small epsilon stops float noise (1e-4 / 1e-5 = 10.000000000000002) from rounding up a step.
+  return Number((Math.ceil(t / magnitude - 1e-9) * magnitude).toPrecision(2));
 }
