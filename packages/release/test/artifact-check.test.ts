@@ -122,6 +122,14 @@ describe('verifyFile', () => {
     expect(await verifyFile(await fileWith(int8), expected)).toEqual(digestOf(int8));
   });
 
+  it('refuses a file longer than signed from its size alone, reporting the full size', async () => {
+    const path = await fileWith(Buffer.concat([int8, Buffer.alloc(5000)]));
+    const err = await verifyFile(path, expected).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).code).toBe('FLT_OTA_LENGTH_MISMATCH');
+    expect((err as FlotillaError).details).toEqual({ expected: int8.length, actual: int8.length + 5000 });
+  });
+
   it('refuses a flipped byte, a truncated file and an extended file', async () => {
     const flipped = Buffer.from(int8);
     flipped[0] = flipped[0]! ^ 1;

@@ -1,10 +1,13 @@
+import { sign as ed25519Sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from '@flotilla/protocol';
 import {
   TrustedKeys,
   attachSignature,
+  canonicalJsonBytes,
   exportPrivateKey,
   manifestDigest,
+  signingPayload,
   sign,
   signDetached,
   verifyRelease,
@@ -93,6 +96,15 @@ describe('verifyRelease refuses', () => {
     expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_BAD_SIGNATURE');
   });
 
+  it('a trusted key signature over the manifest made for another purpose (FLT_RELEASE_BAD_SIGNATURE)', () => {
+    const { manifest } = makeRelease();
+    // Bare canonical JSON, as some other tool might sign it, and the same bytes under the rotation context.
+    for (const bytes of [canonicalJsonBytes(manifest), signingPayload('key-rotation', manifest)]) {
+      const release = { signed: manifest, signatures: [{ keyId: server.keyId, sig: ed25519Sign(null, bytes, server.privateKey).toString('base64') }] };
+      expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_BAD_SIGNATURE');
+    }
+  });
+
   it('a manifest signed only by an unknown key (FLT_RELEASE_UNKNOWN_KEY)', () => {
     const release = sign(makeRelease().manifest, stranger.privateKey);
     expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_UNKNOWN_KEY');
@@ -158,6 +170,9 @@ describe('verifyRelease refuses', () => {
     ['an unknown format', (r: SignedRelease) => Object.assign(r.signed.variants[0]!, { format: 'tflite' })],
     ['a duplicate variant id', (r: SignedRelease) => Object.assign(r.signed.variants[1]!, { id: r.signed.variants[0]!.id })],
     ['a tensorrt-plan without its TensorRT version', (r: SignedRelease) => delete r.signed.variants[0]!.constraints.tensorrtVersion],
+    ['one file name listed with two contents', (r: SignedRelease) => Object.assign(r.signed.variants[1]!.file, { name: r.signed.variants[0]!.file.name })],
+    ['a tensorrt-plan that claims to run on cpu', (r: SignedRelease) => Object.assign(r.signed.variants[0]!.constraints, { executionProvider: 'cpu' })],
+    ['an exact compute capability below the minimum', (r: SignedRelease) => Object.assign(r.signed.variants[0]!.constraints, { minComputeCapability: '9.0' })],
     ['an expiry before issue', (r: SignedRelease) => Object.assign(r.signed, { expiresAt: r.signed.issuedAt })],
     ['no signatures', (r: SignedRelease) => Object.assign(r, { signatures: [] })],
     ['a truncated signature', (r: SignedRelease) => Object.assign(r.signatures[0]!, { sig: r.signatures[0]!.sig.slice(4) })],
