@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { Value } from 'typebox/value';
+import { FlotillaError } from '@flotilla/protocol';
+import { AgentConfigSchema, type AgentConfig, type FrozenAgentConfig } from './schema.ts';
+import { applyEnv } from './env.ts';
+import { deviceIdFromHostname } from './hostname.ts';
+
+export interface LoadConfigOptions {
+  argv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  readFile?: (path: string) => string;
+  hostname?: () => string;
+}
+
+function invalid(message: string, details?: unknown): FlotillaError {
+  return new FlotillaError('FLT_AGENT_CONFIG_INVALID', `invalid agent configuration: ${message}`, details);
+}
+
+/** `--config <path>`, `--config=<path>`, else FLOTILLA_AGENT_CONFIG, else no file. */
+export function configPathFrom(argv: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--config') {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw invalid('--config needs a path');
+      return next;
+    }
+    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
+  }
+  return env.FLOTILLA_AGENT_CONFIG || undefined;
+}
+
+function readConfigFile(path: string, readFile: (path: string) => string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    throw invalid(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw invalid(`${path} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Validates a raw config object (file and env already merged): fills defaults, checks, freezes. */
+export function validateAgentConfig(raw: Record<string, unknown>): FrozenAgentConfig {
+  const candidate = Value.Default(AgentConfigSchema, structuredClone(raw));
+  if (!Value.Check(AgentConfigSchema, candidate)) {
+    const problems = [...Value.Errors(AgentConfigSchema, candidate)]
+      // Each unknown key yields two errors (the key and the object); keep the one naming the key.
+      .filter((e) => e.keyword !== 'boolean')
+      .map((e) => {
+        const where = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(root)';
+        const extra =
+          e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperties?: string[] }).additionalProperties?.join(', ')})` : '';
+        return `${where}: ${e.message}${extra}`;
+      });
+    throw invalid(problems.join('; '), { problems });
+  }
+  return deepFreeze(candidate as AgentConfig) as FrozenAgentConfig;
+}
+
+/**
+ * Loads the agent config: JSON file (optional), FLOTILLA_* env on top, device id defaulting to the
+ * sanitized hostname. Throws FlotillaError FLT_AGENT_CONFIG_INVALID with every problem listed.
+ */
+export function loadAgentConfig(opts: LoadConfigOptions = {}): FrozenAgentConfig {
+  const env = opts.env ?? process.env;
+  const path = configPathFrom(opts.argv ?? process.argv.slice(2), env);
+  const raw = path ? readConfigFile(path, opts.readFile ?? ((p) => readFileSync(p, 'utf8'))) : {};
+  applyEnv(raw, env);
+  if (raw.deviceId === undefined) raw.deviceId = deviceIdFromHostname((opts.hostname ?? osHostname)());
+  return validateAgentConfig(raw);
+}

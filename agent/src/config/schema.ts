@@ -1,0 +1,85 @@
+import { Type, type Static } from 'typebox';
+import { DEVICE_ID_PATTERN, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from '@flotilla/protocol';
+
+const strict = { additionalProperties: false } as const;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const PROBE_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
+
+/**
+ * The whole agent configuration, with every default in this one place. Loaded from a JSON file,
+ * overlaid by FLOTILLA_* environment variables (config/env.ts), validated once, then frozen.
+ */
+export const AgentConfigSchema = Type.Object(
+  {
+    /** Base URL of the control server, e.g. https://flotilla.example.com */
+    serverUrl: Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 }),
+    /** Defaults to the sanitized hostname (config/hostname.ts). Also the MQTT client id and username. */
+    deviceId: Type.String({ pattern: DEVICE_ID_PATTERN }),
+    /** Fleet enrollment token; needed only until the device holds a credential. */
+    enrollmentToken: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
+    /** Holds identity.json and agent.db. */
+    dataDir: Type.String({ minLength: 1, maxLength: 4096, default: '/var/lib/flotilla-agent' }),
+    // propertyNames rather than a pattern key: TypeBox's Value.Default trips over a pattern-keyed
+    // record with additionalProperties false when a key does not match.
+    labels: Type.Record(Type.String(), Type.String({ pattern: LABEL_VALUE_PATTERN }), {
+      propertyNames: { pattern: LABEL_KEY_PATTERN },
+      maxProperties: 64,
+      default: {},
+    }),
+    heartbeatSec: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+    logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
+    /** Overrides the broker URL the server hands out at enrollment (NAT, split-horizon DNS). */
+    mqttUrl: Type.Optional(Type.String({ pattern: '^mqtts?://[^\\s]+$', maxLength: 2048 })),
+    mqtt: Type.Object(
+      {
+        keepaliveSec: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+        connectTimeoutMs: Type.Integer({ minimum: 500, maximum: 120_000, default: 10_000 }),
+        backoff: Type.Object(
+          {
+            initialMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+            maxMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 }),
+            multiplier: Type.Number({ minimum: 1, maximum: 10, default: 2 }),
+          },
+          { ...strict, default: {} },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
+    outbox: Type.Object(
+      {
+        maxEntries: Type.Integer({ minimum: 16, maximum: 10_000_000, default: 10_000 }),
+        maxBytes: Type.Integer({ minimum: 64 * 1024, maximum: 16 * 1024 ** 3, default: 64 * 1024 * 1024 }),
+        /** Events published but not yet acknowledged by the server, at most. */
+        inflightWindow: Type.Integer({ minimum: 1, maximum: 1000, default: 32 }),
+        /** Resend an unacknowledged event after this long (the server deduplicates by id). */
+        ackTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+      },
+      { ...strict, default: {} },
+    ),
+    inventory: Type.Object(
+      {
+        /** Execution providers to try, in preference order; only those that create a session are reported. */
+        providers: Type.Array(Type.Union(PROBE_PROVIDERS.map((p) => Type.Literal(p))), {
+          uniqueItems: true,
+          maxItems: 3,
+          default: [...PROBE_PROVIDERS],
+        }),
+        commandTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 3_000 }),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  strict,
+);
+
+export type AgentConfig = Static<typeof AgentConfigSchema>;
+
+/** Deep-readonly view handed to the agent: the loader freezes it. */
+export type FrozenAgentConfig = DeepReadonly<AgentConfig>;
+
+type DeepReadonly<T> = T extends (infer E)[]
+  ? ReadonlyArray<DeepReadonly<E>>
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;

@@ -1,0 +1,13 @@
+export { Agent, type AgentDeps, type AgentEvents, type AgentStatus, type EnrollmentState } from './agent.ts';
+export { AgentConfigSchema, type AgentConfig, type FrozenAgentConfig } from './config/schema.ts';
+export { loadAgentConfig, validateAgentConfig, type LoadConfigOptions } from './config/load.ts';
+export { PendingApplier, type DesiredStateApplier } from './state/applier.ts';
+export { Outbox, DROPPED_KIND, OUTBOX_PRIORITIES, type EnqueueResult, type EventData, type OutboxEntry, type OutboxPriority } from './outbox/outbox.ts';
+export { collectInventory, type InventorySource, type InventoryOptions } from './inventory/collect.ts';
+export type { SystemProbes } from './inventory/probes.ts';
+export type { ProviderProber, ProbeProvider } from './inventory/providers.ts';
+export type { SystemStats } from './heartbeat/system-stats.ts';
+export type { Timers, TimerHandle } from './runtime/timers.ts';
+export type { Random } from './runtime/random.ts';
+export { backoffDelay, retryAfterDelay, type BackoffPolicy } from './mqtt/backoff.ts';
+export { AGENT_VERSION } from './version.ts';
