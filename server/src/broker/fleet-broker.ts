@@ -123,7 +123,9 @@ export class FleetBroker {
 
   #wire(reportViolation: (deviceId: string | null, code: 'FLT_MSG_TOO_LARGE', detail: string) => void): void {
     const aedes = this.#aedes;
-    aedes.on('clientReady', (client) => {
+    // 'client' fires when aedes registers the session, just before it writes CONNACK 0, so the
+    // device counts as connected by the time it hears it is.
+    aedes.on('client', (client) => {
       if (client.closed) return;
       const replaced = this.#sessions.ready(client);
       // aedes normally closes the older session itself; this covers a session it lost track of.
