@@ -11,7 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mqtt, { type MqttClient } from 'mqtt';
+import { createConnection } from 'node:net';
+import { MqttClient } from 'mqtt';
 import { deviceTopic, encodeMessage } from '@flotilla/protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,7 +73,10 @@ async function enrollAll(info: Ready, run: number): Promise<Array<{ id: string; 
 
 function connect(url: string, d: { id: string; credential: string | null }): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, {
+    const { hostname, port } = new URL(url);
+    // mqtt.js has no TCP_NODELAY option; without it every QoS 1 round trip waits on delayed ACKs.
+    const stream = () => createConnection({ host: hostname, port: Number(port) }).setNoDelay(true);
+    const c = new MqttClient(stream, {
       clientId: d.id,
       ...(d.credential ? { username: d.id, password: d.credential } : {}),
       clean: false,
