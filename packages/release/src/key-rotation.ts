@@ -1,7 +1,7 @@
 import { sign as ed25519Sign, type KeyObject } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { FlotillaError, Timestamp, strict } from '@flotilla/protocol';
-import { KeyId, PublicKeyBase64, ReleaseSignature, checkSchema } from './manifest-schema.ts';
+import { KeyId, PublicKeyBase64, ReleaseSignature, checkSchema, detachedCopy } from './manifest-schema.ts';
 import { exportPublicKey, importPublicKey, keyIdOf, toPrivateKey, type PrivateKeyInput } from './keys.ts';
 import { signingPayload } from './signing-payload.ts';
 import { checkSignatures } from './signature-check.ts';
@@ -106,7 +106,8 @@ export interface ApplyRotationOptions {
  * already applied changes nothing.
  */
 export function applyRotation(trustedKeys: TrustedKeys, rotation: unknown, opts: ApplyRotationOptions): TrustedKeys {
-  const envelope = structuredClone(checkSchema<KeyRotation>(KeyRotation, rotation, 'FLT_RELEASE_ROTATION_INVALID', 'key rotation'));
+  const copy = detachedCopy(rotation, 'FLT_RELEASE_ROTATION_INVALID', 'key rotation');
+  const envelope = checkSchema<KeyRotation>(KeyRotation, copy, 'FLT_RELEASE_ROTATION_INVALID', 'key rotation');
   const statement = parseRotationStatement(envelope.signed);
   checkSignatures('key-rotation', statement, envelope.signatures, trustedKeys, opts.now, opts.threshold ?? 1);
 

@@ -156,6 +156,18 @@ export function parseManifest(value: unknown): ReleaseManifest {
   return manifest;
 }
 
+/**
+ * A private deep copy of untrusted input, taken before validation, so nothing the caller still
+ * holds (or a getter) can change the value between checking and use.
+ */
+export function detachedCopy(value: unknown, code: ErrorCode, what: string): unknown {
+  try {
+    return structuredClone(value);
+  } catch {
+    throw new FlotillaError(code, `${what} is not plain data`);
+  }
+}
+
 /** Validates an untrusted value as a signed release envelope. Does not check signatures. */
 export function parseSignedRelease(value: unknown): SignedRelease {
   const envelope = checkSchema<SignedRelease>(SignedRelease, value, 'FLT_RELEASE_MANIFEST_INVALID', 'signed release');

@@ -1,5 +1,5 @@
 import { FlotillaError } from '@flotilla/protocol';
-import { parseSignedRelease, type ReleaseManifest } from './manifest-schema.ts';
+import { detachedCopy, parseSignedRelease, type ReleaseManifest } from './manifest-schema.ts';
 import { checkSignatures } from './signature-check.ts';
 import { manifestDigest } from './signing-payload.ts';
 import type { TrustedKeys } from './trusted-keys.ts';
@@ -35,8 +35,7 @@ export interface VerifiedRelease {
  * model and version (MIX_AND_MATCH), expiry (EXPIRED), release counter (ROLLBACK).
  */
 export function verifyRelease(envelope: unknown, opts: VerifyReleaseOptions): VerifiedRelease {
-  // Work on a private copy so the caller's object cannot change between checking and use.
-  const release = structuredClone(parseSignedRelease(envelope));
+  const release = parseSignedRelease(detachedCopy(envelope, 'FLT_RELEASE_MANIFEST_INVALID', 'signed release'));
   const manifest = release.signed;
   const keyIds = checkSignatures('release-manifest', manifest, release.signatures, opts.trustedKeys, opts.now, opts.threshold ?? 1);
 

@@ -182,7 +182,7 @@ describe('verifyRelease refuses', () => {
     expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_MANIFEST_INVALID');
   });
 
-  it.each([null, 'manifest', 42, [], {}])('a non-envelope value %j (FLT_RELEASE_MANIFEST_INVALID)', (value) => {
+  it.each([null, 'manifest', 42, [], {}, { signed: () => 1, signatures: [] }])('a non-envelope value %j (FLT_RELEASE_MANIFEST_INVALID)', (value) => {
     expect(codeOf(() => verifyRelease(value, { trustedKeys: trusted, now }))).toBe('FLT_RELEASE_MANIFEST_INVALID');
   });
 });
