@@ -20,6 +20,12 @@ export interface ClassifierMetrics {
   [name: string]: number;
 }
 
+/**
+ * Extra thresholds reported as `lowConfidenceFraction_pNN` / `lowConfidenceAccuracy_pNN`, so an
+ * escalation policy can be tuned from the card without re-running the model.
+ */
+export const EXTRA_THRESHOLDS = [0.5, 0.7, 0.8];
+
 /** Predicted class and its probability for each row of a [n, 10] probability matrix. */
 export function argmaxRows(probs: Float32Array, classes = MNIST_CLASSES): Array<{ label: number; p: number }> {
   const out: Array<{ label: number; p: number }> = [];
@@ -53,6 +59,13 @@ export async function measureClassifier(session: ort.InferenceSession, set: Digi
     }
   });
   const n = set.count;
+  const extra: Record<string, number> = {};
+  for (const t of EXTRA_THRESHOLDS) {
+    const below = predictions.map((p, i) => ({ p: p.p, ok: p.label === set.y[i] })).filter((p) => p.p < t);
+    const key = `p${Math.round(t * 100)}`;
+    extra[`lowConfidenceFraction_${key}`] = below.length / n;
+    extra[`lowConfidenceAccuracy_${key}`] = below.length > 0 ? below.filter((p) => p.ok).length / below.length : 0;
+  }
   return {
     testSamples: n,
     testAccuracy: correct / n,
@@ -61,5 +74,6 @@ export async function measureClassifier(session: ort.InferenceSession, set: Digi
     lowConfidenceFraction: low / n,
     lowConfidenceAccuracy: low > 0 ? lowCorrect / low : 0,
     highConfidenceAccuracy: n - low > 0 ? (correct - lowCorrect) / (n - low) : 0,
+    ...extra,
   };
 }
