@@ -45,12 +45,30 @@ export class AuditLog {
   query(q: AuditQuery): AuditEntry[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.actor !== undefined) (where.push('actor = ?'), args.push(q.actor));
-    if (q.action !== undefined) (where.push('action = ?'), args.push(q.action));
-    if (q.target !== undefined) (where.push('target = ?'), args.push(q.target));
-    if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));
-    if (q.until !== undefined) (where.push('ts < ?'), args.push(q.until));
-    if (q.before !== undefined) (where.push('id < ?'), args.push(q.before));
+    if (q.actor !== undefined) {
+      where.push('actor = ?');
+      args.push(q.actor);
+    }
+    if (q.action !== undefined) {
+      where.push('action = ?');
+      args.push(q.action);
+    }
+    if (q.target !== undefined) {
+      where.push('target = ?');
+      args.push(q.target);
+    }
+    if (q.since !== undefined) {
+      where.push('ts >= ?');
+      args.push(q.since);
+    }
+    if (q.until !== undefined) {
+      where.push('ts < ?');
+      args.push(q.until);
+    }
+    if (q.before !== undefined) {
+      where.push('id < ?');
+      args.push(q.before);
+    }
     const sql = `SELECT * FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
     const rows = this.#db.prepare(sql).all(...args, q.limit) as Array<Omit<AuditEntry, 'details'> & { details: string }>;
     return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));

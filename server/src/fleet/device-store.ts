@@ -170,8 +170,14 @@ export class DeviceStore {
   list(f: DeviceFilter): DeviceRecord[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (f.status !== undefined) (where.push('status = ?'), args.push(f.status));
-    if (f.online !== undefined) (where.push('online = ?'), args.push(f.online ? 1 : 0));
+    if (f.status !== undefined) {
+      where.push('status = ?');
+      args.push(f.status);
+    }
+    if (f.online !== undefined) {
+      where.push('online = ?');
+      args.push(f.online ? 1 : 0);
+    }
     for (const [k, v] of Object.entries(f.labels ?? {})) {
       // Label keys are validated against a pattern without quotes, so quoting them in the path is safe.
       where.push(`json_extract(labels, '$."' || ? || '"') = ?`);
@@ -179,10 +185,18 @@ export class DeviceStore {
     }
     if (f.model !== undefined) {
       const path = `'$.models."' || ? || '".version'`;
-      if (f.version !== undefined) (where.push(`json_extract(reported, ${path}) = ?`), args.push(f.model, f.version));
-      else (where.push(`json_extract(reported, ${path}) IS NOT NULL`), args.push(f.model));
+      if (f.version !== undefined) {
+        where.push(`json_extract(reported, ${path}) = ?`);
+        args.push(f.model, f.version);
+      } else {
+        where.push(`json_extract(reported, ${path}) IS NOT NULL`);
+        args.push(f.model);
+      }
     }
-    if (f.after !== undefined) (where.push('id > ?'), args.push(f.after));
+    if (f.after !== undefined) {
+      where.push('id > ?');
+      args.push(f.after);
+    }
     const sql = `SELECT * FROM devices ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id LIMIT ?`;
     return (this.#db.prepare(sql).all(...args, f.limit) as DeviceRow[]).map(toRecord);
   }
