@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import {
+  FlotillaError,
   decodeMessage,
   encodeMessage,
   type DesiredState,
@@ -211,6 +212,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Records an event durably (committed before returning); it is sent as soon as it can be. */
   enqueueEvent(kind: string, data: EventData, opts: { priority?: OutboxPriority } = {}): EnqueueResult {
+    if (this.#closing) throw new FlotillaError('FLT_AGENT_CLOSED');
     return this.outbox.enqueue(kind, data, opts);
   }
 

@@ -34,11 +34,17 @@ export class ServerRole {
   }
 
   static async connect(url: string, clientId = 'test-server-role'): Promise<ServerRole> {
-    const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 100, clean: true });
+    const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 20, clean: true });
     await client.subscribeAsync((['status', 'inventory', 'heartbeat', 'reported', 'events'] as const).map((c) => fleetFilter(c)), { qos: 1 });
     const role = new ServerRole(client, url);
     onTestFinished(() => role.close());
     return role;
+  }
+
+  /** Resolves after the next reconnect and resubscription (after a broker restart). */
+  async reconnected(): Promise<void> {
+    await new Promise<void>((resolve) => this.#client.once('connect', () => resolve()));
+    await this.#client.subscribeAsync((['status', 'inventory', 'heartbeat', 'reported', 'events'] as const).map((c) => fleetFilter(c)), { qos: 1 });
   }
 
   of<C extends UpChannel>(channel: C): ChannelMessageMap[C][] {
