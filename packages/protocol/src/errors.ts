@@ -66,6 +66,23 @@ export const ERRORS = {
   FLT_OTA_HASH_MISMATCH: { status: 422, message: 'The artifact sha256 differs from the signed manifest' },
   FLT_OTA_LENGTH_MISMATCH: { status: 422, message: 'The artifact length differs from the signed manifest' },
   FLT_OTA_INCOMPATIBLE: { status: 409, message: 'The variant does not match this device hardware' },
+
+  // Model registry and artifacts (server/src/registry, server/src/artifacts)
+  FLT_REGISTRY_MODEL_NOT_FOUND: { status: 404, message: 'No such model in the registry' },
+  FLT_REGISTRY_VERSION_NOT_FOUND: { status: 404, message: 'No such version of this model' },
+  FLT_REGISTRY_VARIANT_NOT_FOUND: { status: 404, message: 'No such variant in this version' },
+  FLT_REGISTRY_EXISTS: { status: 409, message: 'A model, version or variant with this name already exists' },
+  FLT_REGISTRY_IMMUTABLE: { status: 409, message: 'The version is published or awaiting its signature and can no longer change' },
+  FLT_REGISTRY_NOT_PUBLISHABLE: { status: 409, message: 'The version cannot be published yet: it has no variants or a variant has no artifact' },
+  FLT_REGISTRY_NOT_PUBLISHED: { status: 409, message: 'The version has no signed manifest yet' },
+  FLT_REGISTRY_NOT_AWAITING_SIGNATURE: { status: 409, message: 'The version is not waiting for an offline signature' },
+  FLT_REGISTRY_SERVER_KEY_UNTRUSTED: { status: 409, message: 'The server signing key is no longer trusted; sign offline or rotate keys' },
+  FLT_REGISTRY_NO_INVENTORY: { status: 409, message: 'The device has not reported an inventory yet' },
+  FLT_ARTIFACT_NOT_FOUND: { status: 404, message: 'No artifact with this sha256' },
+  FLT_ARTIFACT_NOT_ENTITLED: { status: 403, message: 'This device may not download this artifact or manifest' },
+  FLT_ARTIFACT_TOO_LARGE: { status: 413, message: 'The artifact is larger than the configured maximum' },
+  FLT_ARTIFACT_INCOMPLETE: { status: 400, message: 'The upload ended before all announced bytes arrived; nothing was stored' },
+  FLT_ARTIFACT_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested byte range lies outside the artifact' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
