@@ -7,8 +7,8 @@ import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { createPolicyHooks, safely } from './hooks.ts';
 import { BrokerMetrics } from './metrics.ts';
-import { PacketTooLargeError, packetSizeGuard } from './packet-size-guard.ts';
-import type { PacketGuard } from './packet-size-guard.ts';
+import { PacketTooLargeError, packetSizeGuard, releaseConnectPacket } from './parser-tuning.ts';
+import type { PacketGuard } from './parser-tuning.ts';
 import { SessionTable } from './session-table.ts';
 import { listenTcp } from './tcp-listener.ts';
 import type { BoundListener } from './tcp-listener.ts';
@@ -127,6 +127,7 @@ export class FleetBroker {
     // device counts as connected by the time it hears it is.
     aedes.on('client', (client) => {
       if (client.closed) return;
+      releaseConnectPacket(client);
       const replaced = this.#sessions.ready(client);
       // aedes normally closes the older session itself; this covers a session it lost track of.
       if (replaced && !replaced.closed) {

@@ -1,5 +1,7 @@
 /**
- * aedes builds its mqtt-packet parser without options, and mqtt-packet 9 has no maximum packet
+ * Two changes to the mqtt-packet parser aedes creates for each connection.
+ *
+ * 1. Packet size limit. aedes builds its mqtt-packet parser without options, and mqtt-packet 9 has no maximum packet
  * size: a client announcing a 256 MB PUBLISH would be buffered in full before any hook sees it.
  * This guard refuses a packet as soon as its remaining-length field is read.
  *
@@ -8,9 +10,10 @@
  * connection of a broker, so the per-connection cost is one property.
  */
 
-/** The parts of mqtt-packet's parser (pinned through aedes) the guard relies on. */
+/** The parts of mqtt-packet's parser (pinned through aedes) relied on here. */
 interface ParserInternals {
   packet: { length: number; cmd?: string };
+  settings: { protocolVersion?: number; bridgeMode?: boolean };
   _parseLength(): boolean;
   _emitError(err: Error): void;
 }
@@ -49,4 +52,21 @@ export function packetSizeGuard(maxPacketBytes: number): PacketGuard {
     }
     parser._parseLength = guardedParseLength;
   };
+}
+
+/**
+ * 2. The parser keeps the whole CONNECT packet as its `settings` for the life of the connection
+ * (it only reads `protocolVersion` from it afterwards): client id, username, will and the password
+ * bytes. Swapping it for a shared object saves memory per device and stops holding credentials.
+ */
+const SHARED_SETTINGS = new Map<number, { protocolVersion: number }>();
+
+export function releaseConnectPacket(client: unknown): void {
+  const parser = (client as ClientWithParser)._parser;
+  const version = parser?.settings?.protocolVersion;
+  // Bridge mode changes how later packets parse; no device uses it, so just leave such a one be.
+  if (!parser || typeof version !== 'number' || parser.settings.bridgeMode) return;
+  let shared = SHARED_SETTINGS.get(version);
+  if (!shared) SHARED_SETTINGS.set(version, (shared = Object.freeze({ protocolVersion: version })));
+  parser.settings = shared;
 }
