@@ -67,6 +67,16 @@ export const ERRORS = {
   FLT_OTA_LENGTH_MISMATCH: { status: 422, message: 'The artifact length differs from the signed manifest' },
   FLT_OTA_INCOMPATIBLE: { status: 409, message: 'The variant does not match this device hardware' },
 
+  // Agent local inference (agent/src/inference): loading, requests, slots and hot swap
+  FLT_INFER_LOAD_FAILED: { status: 422, message: 'The model file could not be loaded by any allowed execution provider' },
+  FLT_INFER_BAD_INPUT: { status: 400, message: 'The input tensors do not match the model declared inputs' },
+  FLT_INFER_UNKNOWN_MODEL: { status: 404, message: 'No such model or model version is loaded' },
+  FLT_INFER_UNAVAILABLE: { status: 503, message: 'The model version is not serving (unloading, failed or closed)' },
+  FLT_INFER_WORKER_EXITED: { status: 503, message: 'The inference worker thread exited while the request was in flight' },
+  FLT_INFER_RUN_FAILED: { status: 500, message: 'The inference run failed' },
+  FLT_INFER_SLOT_EMPTY: { status: 409, message: 'There is no staged or previous model version for this operation' },
+  FLT_INFER_SELFTEST_FAILED: { status: 422, message: 'The model version failed its golden self-test' },
+
   // Model registry and artifacts (server/src/registry, server/src/artifacts)
   FLT_REGISTRY_MODEL_NOT_FOUND: { status: 404, message: 'No such model in the registry' },
   FLT_REGISTRY_VERSION_NOT_FOUND: { status: 404, message: 'No such version of this model' },
