@@ -13,7 +13,9 @@ export type ProviderProber = (providers: readonly ProbeProvider[]) => Promise<{ 
  * that never probes does not load it.
  */
 export const onnxruntimeProber: ProviderProber = async (providers) => {
-  const ort = (await import('onnxruntime-node')).default;
+  // onnxruntime-node is CommonJS: depending on the loader its API is the namespace or its default export.
+  const mod = await import('onnxruntime-node');
+  const ort = (mod as { default?: typeof mod }).default ?? mod;
   const { createRequire } = await import('node:module');
   let runtimeVersion: string | undefined;
   try {
