@@ -2,9 +2,9 @@ import { defineProject } from 'vitest/config';
 
 export default defineProject({
   test: {
-    name: 'test',
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    name: 'e2e',
+    include: ['e2e/**/*.test.ts'],
+    testTimeout: 60_000,
     hookTimeout: 30_000,
   },
 });
