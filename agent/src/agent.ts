@@ -3,6 +3,7 @@ import {
   FlotillaError,
   decodeMessage,
   encodeMessage,
+  type ChannelMessageMap,
   type DesiredState,
   type DownChannel,
   type EnrollRequest,
@@ -357,9 +358,25 @@ export class Agent extends EventEmitter<AgentEvents> {
     session.start();
   }
 
-  /** Fire-and-forget publish: what it carries is published again on the next connect anyway. */
-  #publish(what: string, p: Promise<void>): void {
-    p.catch((err: unknown) => this.logger.debug({ what, err: (err as Error).message }, 'publish interrupted'));
+  /**
+   * Encodes with the protocol package and publishes, fire and forget: everything sent this way is
+   * published again on the next connect anyway. An encoding failure is a bug, logged, never thrown
+   * into an MQTT event handler.
+   */
+  #send<C extends 'status' | 'inventory' | 'reported' | 'heartbeat'>(
+    session: MqttSession,
+    channel: C,
+    body: ChannelMessageMap[C]['body'],
+    opts: { qos: 0 | 1; retain?: boolean },
+  ): void {
+    let payload: Buffer;
+    try {
+      payload = encodeMessage(channel, body).payload;
+    } catch (err) {
+      this.logger.error({ channel, err: (err as Error).message }, 'refusing to publish an invalid message');
+      return;
+    }
+    session.publish(channel, payload, opts).catch((err: unknown) => this.logger.debug({ channel, err: (err as Error).message }, 'publish interrupted'));
   }
 
   #onConnected(session: MqttSession): void {
@@ -367,10 +384,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#authFailures = 0;
     this.metrics.mqttConnects.inc();
     this.metrics.mqttConnected.set(1);
-    this.#publish('status', session.publish('status', encodeMessage('status', { state: 'online' }).payload, { qos: 1, retain: true }));
-    if (this.#inventory) this.#publish('inventory', session.publish('inventory', encodeMessage('inventory', this.#inventory).payload, { qos: 1 }));
+    this.#send(session, 'status', { state: 'online' }, { qos: 1, retain: true });
+    if (this.#inventory) this.#send(session, 'inventory', this.#inventory, { qos: 1 });
     const reported = this.#reconciler.reported;
-    if (reported) this.#publish('reported', session.publish('reported', encodeMessage('reported', reported).payload, { qos: 1 }));
+    if (reported) this.#send(session, 'reported', reported, { qos: 1 });
     this.#sender.online((payload) => session.publish('events', payload, { qos: 1 }));
     this.#heartbeat.start();
     this.#reconciler.retryPending();
@@ -400,7 +417,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.metrics.appliedGeneration.set(reported.appliedGeneration);
     const session = this.#session;
     if (session?.connected) {
-      this.#publish('reported', session.publish('reported', encodeMessage('reported', reported).payload, { qos: 1 }));
+      this.#send(session, 'reported', reported, { qos: 1 });
     }
     this.emit('reported', reported);
   }
@@ -440,9 +457,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     await this.#refreshInventory();
     const session = this.#session;
     if (!session?.connected) return;
-    if (this.#inventory) this.#publish('inventory', session.publish('inventory', encodeMessage('inventory', this.#inventory).payload, { qos: 1 }));
+    if (this.#inventory) this.#send(session, 'inventory', this.#inventory, { qos: 1 });
     const reported = this.#reconciler.reported;
-    if (reported) this.#publish('reported', session.publish('reported', encodeMessage('reported', reported).payload, { qos: 1 }));
+    if (reported) this.#send(session, 'reported', reported, { qos: 1 });
   }
 
   /** `reenroll` command: the server rotated the credential; collect the new one and reconnect. */
@@ -472,6 +489,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     const disk = this.#stats.diskFreeBytes(this.config.dataDir);
     if (disk !== undefined) body.diskFreeBytes = Math.max(0, Math.round(disk));
     this.metrics.heartbeats.inc();
-    this.#publish('heartbeat', session.publish('heartbeat', encodeMessage('heartbeat', body).payload, { qos: 0 }));
+    this.#send(session, 'heartbeat', body, { qos: 0 });
   }
 }

@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
-import type { DesiredState, ReportedState } from '@flotilla/protocol';
+import { Compile } from 'typebox/compile';
+import { ReportedState as ReportedStateSchema, type DesiredState, type ReportedState } from '@flotilla/protocol';
 import type { DesiredStateApplier } from './applier.ts';
 import type { StateStore } from './state-store.ts';
+
+const checkReported = Compile(ReportedStateSchema);
 
 export interface ReconcilerOptions {
   store: StateStore;
@@ -105,6 +108,12 @@ export class StateReconciler {
     }
     if (this.#closed) return;
     const reported: ReportedState = { appliedGeneration: desired.generation, models };
+    if (!checkReported.Check(reported)) {
+      // Never persist or publish what the server would refuse; the generation stays unapplied.
+      const first = checkReported.Errors(reported)[0];
+      this.#opts.logger.error({ generation: desired.generation, where: first?.instancePath, problem: first?.message }, 'applier returned an invalid reported state');
+      return;
+    }
     this.#opts.store.saveReported(reported);
     this.#reported = reported;
     this.#opts.logger.info({ generation: desired.generation }, 'desired state applied');

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type AgentDatabase = Database.Database;
@@ -39,8 +39,11 @@ const MIGRATIONS: readonly string[] = [
 /** Opens (creating if needed) `<dataDir>/agent.db` in WAL mode and brings its schema up to date. */
 export function openAgentDatabase(dataDir: string): AgentDatabase {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Database(join(dataDir, DATABASE_FILE));
+  const path = join(dataDir, DATABASE_FILE);
+  const db = new Database(path);
   try {
+    // Events and desired state are the device's business only; SQLite gives -wal/-shm the same mode.
+    chmodSync(path, 0o600);
     db.pragma('journal_mode = WAL');
     // FULL: a committed outbox entry must survive power loss, not only a process crash.
     db.pragma('synchronous = FULL');

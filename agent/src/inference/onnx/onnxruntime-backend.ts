@@ -1,0 +1,83 @@
+import { FlotillaError } from '@flotilla/protocol';
+import type { Timers } from '../../runtime/timers.ts';
+import type { InferenceBackend, LoadSpec } from '../types.ts';
+import { OnnxLoadedModel, type OnnxLoadedModelEvents } from './onnx-loaded-model.ts';
+import { ORT_PROVIDERS, ortAvailableProviders, providersToTry, type AvailableProviders } from './provider-probe.ts';
+import { SessionWorker, type SessionWorkerOptions } from './session-worker.ts';
+
+export interface OnnxRuntimeBackendOptions {
+  /** Which providers to try at all; defaults to what this onnxruntime-node build lists. */
+  availableProviders?: AvailableProviders;
+  /** Worker threads per loaded model version (default 1). */
+  workersPerModel?: number;
+  /** onnxruntime intra-op threads per session (default 1: a small device runs other work too). */
+  intraOpThreads?: number;
+  /** Worker restarts allowed over a model version's life before it is marked failed (default 3). */
+  maxRestarts?: number;
+  loadTimeoutMs?: number;
+  closeTimeoutMs?: number;
+  timers?: Timers;
+  events?: OnnxLoadedModelEvents;
+}
+
+/**
+ * In-process onnxruntime: every loaded model version gets its own worker thread(s), each holding
+ * one InferenceSession, so `session.run` never blocks the agent's event loop.
+ */
+export class OnnxRuntimeBackend implements InferenceBackend {
+  readonly kind = 'onnxruntime' as const;
+  private readonly opts: OnnxRuntimeBackendOptions;
+  private readonly loaded = new Set<OnnxLoadedModel>();
+  private closed: Promise<void> | undefined;
+
+  constructor(opts: OnnxRuntimeBackendOptions = {}) {
+    this.opts = opts;
+  }
+
+  supports(spec: Pick<LoadSpec, 'format' | 'providers'>): boolean {
+    return spec.format === 'onnx' && spec.providers.some((p) => (ORT_PROVIDERS as readonly string[]).includes(p));
+  }
+
+  async load(spec: LoadSpec): Promise<OnnxLoadedModel> {
+    if (this.closed) throw new FlotillaError('FLT_INFER_UNAVAILABLE', 'the onnxruntime backend is closed');
+    if (!this.supports(spec)) throw new FlotillaError('FLT_INFER_LOAD_FAILED', `onnxruntime cannot serve ${spec.format} with providers ${spec.providers.join(', ')}`);
+    const available = await (this.opts.availableProviders ?? ortAvailableProviders)();
+    const providers = providersToTry(spec.providers, available);
+    if (providers.length === 0) {
+      throw new FlotillaError('FLT_INFER_LOAD_FAILED', `none of ${spec.providers.join(', ')} is available here (available: ${available.join(', ')})`);
+    }
+    const workerOpts: SessionWorkerOptions = {
+      path: spec.path,
+      providers,
+      intraOpThreads: this.opts.intraOpThreads ?? 1,
+      loadTimeoutMs: this.opts.loadTimeoutMs ?? 60_000,
+      closeTimeoutMs: this.opts.closeTimeoutMs ?? 5_000,
+      ...(this.opts.timers ? { timers: this.opts.timers } : {}),
+    };
+    const first = await SessionWorker.start(workerOpts);
+    // Further workers use the provider the first one settled on.
+    const more = await Promise.allSettled(
+      Array.from({ length: Math.max(0, (this.opts.workersPerModel ?? 1) - 1) }, () => SessionWorker.start({ ...workerOpts, providers: [first.ready.provider] })),
+    );
+    const workers = [first, ...more.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    const failure = more.find((r) => r.status === 'rejected');
+    if (failure) {
+      await Promise.allSettled(workers.map((w) => w.close()));
+      throw failure.reason;
+    }
+    const model = new OnnxLoadedModel({ model: spec.model, version: spec.version }, workers, workerOpts, {
+      maxRestarts: this.opts.maxRestarts ?? 3,
+      ...(this.opts.events ? { events: this.opts.events } : {}),
+    });
+    this.loaded.add(model);
+    const unload = model.unload.bind(model);
+    model.unload = () => unload().finally(() => this.loaded.delete(model));
+    return model;
+  }
+
+  /** Unloads every model version this backend loaded that is still loaded. Safe to call twice. */
+  close(): Promise<void> {
+    this.closed ??= Promise.allSettled([...this.loaded].map((m) => m.unload())).then(() => undefined);
+    return this.closed;
+  }
+}

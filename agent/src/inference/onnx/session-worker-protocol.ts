@@ -1,0 +1,36 @@
+/** Messages between the agent thread and session-worker.mjs (that file is plain JavaScript). */
+
+export interface WorkerInit {
+  path: string;
+  providers: string[];
+  intraOpThreads: number;
+}
+
+export interface WireTensor {
+  name: string;
+  /** onnxruntime type name (float32, int64, string, ...). */
+  type: string;
+  dims: readonly number[];
+  data: unknown;
+}
+
+/** Declared input/output as the worker reads it from the session; type null for non-tensors. */
+export interface WireSpec {
+  name: string;
+  type: string | null;
+  shape: number[];
+}
+
+export interface ProviderAttempt {
+  provider: string;
+  error: string;
+}
+
+export type ToWorker = { t: 'run'; id: number; feeds: WireTensor[]; outputs?: string[] } | { t: 'close' };
+
+export type FromWorker =
+  | { t: 'ready'; provider: string; attempts: ProviderAttempt[]; inputs: WireSpec[]; outputs: WireSpec[] }
+  | { t: 'load-failed'; attempts: ProviderAttempt[] }
+  | { t: 'result'; id: number; outputs: WireTensor[] }
+  | { t: 'error'; id: number; message: string }
+  | { t: 'closed' };
