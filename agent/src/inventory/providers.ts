@@ -1,3 +1,4 @@
+import type * as OrtApi from 'onnxruntime-node';
 import type { ExecutionProvider } from '@flotilla/protocol';
 import { PROBE_INPUT, PROBE_SHAPE, encodeProbeModel } from './probe-model.ts';
 
@@ -14,8 +15,8 @@ export type ProviderProber = (providers: readonly ProbeProvider[]) => Promise<{ 
  */
 export const onnxruntimeProber: ProviderProber = async (providers) => {
   // onnxruntime-node is CommonJS: depending on the loader its API is the namespace or its default export.
-  const mod = await import('onnxruntime-node');
-  const ort = (mod as { default?: typeof mod }).default ?? mod;
+  const mod = (await import('onnxruntime-node')) as unknown as typeof OrtApi & { default?: typeof OrtApi };
+  const ort = mod.default ?? mod;
   const { createRequire } = await import('node:module');
   let runtimeVersion: string | undefined;
   try {
