@@ -67,6 +67,22 @@ export const ERRORS = {
   FLT_OTA_LENGTH_MISMATCH: { status: 422, message: 'The artifact length differs from the signed manifest' },
   FLT_OTA_INCOMPATIBLE: { status: 409, message: 'The variant does not match this device hardware' },
 
+  // KServe v2 wire codec (packages/kserve), the agent's local inference API and its KServe sidecar backend
+  FLT_KSERVE_MALFORMED: { status: 400, message: 'The inference body is not JSON, or its binary framing (Inference-Header-Content-Length) is broken' },
+  FLT_KSERVE_INVALID: { status: 400, message: 'The inference request or response does not match the KServe v2 schema' },
+  FLT_KSERVE_DATATYPE: { status: 400, message: 'A tensor datatype is unknown or not supported' },
+  FLT_KSERVE_SHAPE_MISMATCH: { status: 400, message: 'The number of tensor data elements does not match the shape' },
+  FLT_KSERVE_BINARY_SIZE: { status: 400, message: 'A binary_data_size disagrees with the shape and datatype, or with the bytes that follow the JSON header' },
+  FLT_KSERVE_TOO_LARGE: { status: 413, message: 'The inference body, a tensor or a count is over the configured limit' },
+  FLT_KSERVE_MODEL_NOT_READY: { status: 503, message: 'The model version is not loaded and ready' },
+  FLT_KSERVE_UNKNOWN_OUTPUT: { status: 400, message: 'A requested output is not an output of the model' },
+  FLT_KSERVE_NAME_INVALID: { status: 400, message: 'The model name or version cannot be used as a model repository name' },
+  FLT_KSERVE_ARTIFACT_MISSING: { status: 422, message: 'The model artifact to place in the model repository is missing or unreadable' },
+  FLT_KSERVE_UNAVAILABLE: { status: 503, message: 'The KServe v2 server cannot be reached' },
+  FLT_KSERVE_TIMEOUT: { status: 504, message: 'The KServe v2 server did not answer in time' },
+  FLT_KSERVE_UPSTREAM_ERROR: { status: 502, message: 'The KServe v2 server answered with an error' },
+  FLT_KSERVE_LOAD_FAILED: { status: 502, message: 'The KServe v2 server failed to load the model' },
+
   // Agent local inference (agent/src/inference): loading, requests, slots and hot swap
   FLT_INFER_LOAD_FAILED: { status: 422, message: 'The model file could not be loaded by any allowed execution provider' },
   FLT_INFER_BAD_INPUT: { status: 400, message: 'The input tensors do not match the model declared inputs' },
