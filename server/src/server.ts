@@ -17,6 +17,7 @@ import type { DeviceLink } from './fleet/device-link.ts';
 import { bindDeviceGauge, createServerMetrics, type ServerMetrics } from './metrics/server-metrics.ts';
 import { buildHttpApp } from './http/app.ts';
 import { FleetBroker } from './broker/index.ts';
+import { createRegistry, type RegistryServices } from './registry/index.ts';
 
 export interface ServerDeps {
   now?: () => number;
@@ -52,6 +53,7 @@ export class FlotillaServer {
   readonly apiTokens: ApiTokens;
   readonly enrollmentTokens: EnrollmentTokens;
   readonly bootstrap: BootstrapSecrets;
+  readonly registry: RegistryServices;
   #addresses: ListeningAddresses | null = null;
   #closing: Promise<void> | null = null;
   #mqttUrls: { tcp: string; ws?: string };
@@ -68,6 +70,7 @@ export class FlotillaServer {
     apiTokens: ApiTokens;
     enrollmentTokens: EnrollmentTokens;
     bootstrap: BootstrapSecrets;
+    registry: RegistryServices;
     mqttUrls: { tcp: string; ws?: string };
   }) {
     this.config = parts.config;
@@ -81,6 +84,7 @@ export class FlotillaServer {
     this.apiTokens = parts.apiTokens;
     this.enrollmentTokens = parts.enrollmentTokens;
     this.bootstrap = parts.bootstrap;
+    this.registry = parts.registry;
     this.#mqttUrls = parts.mqttUrls;
   }
 
@@ -124,6 +128,7 @@ export class FlotillaServer {
         onResult: (result) => metrics.enrollments.inc({ result }),
       });
       const fleet = new FleetAdmin({ db, devices, audit, link, now });
+      const registry = await createRegistry({ config, dataDir, db, audit, devices, now });
       const ingest = new DeviceIngest({ db, devices, link, admin: fleet, metrics, logger: logger.child({ part: 'ingest' }), now });
       broker = await FleetBroker.create({
         auth: { authenticate: (id, secret) => enrollment.authenticate(id, secret) },
@@ -147,9 +152,10 @@ export class FlotillaServer {
         enrollment,
         fleet,
         metrics,
+        registry,
         isReady: () => server !== null && server.#addresses !== null && server.#closing === null,
       });
-      server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, mqttUrls });
+      server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, mqttUrls });
       return server;
     } catch (err) {
       db.close();

@@ -9,3 +9,4 @@ export * from './messages/state.ts';
 export * from './messages/envelopes.ts';
 export * from './rest/enroll.ts';
 export * from './rest/fleet.ts';
+export * from './rest/registry.ts';

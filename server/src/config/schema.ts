@@ -42,6 +42,16 @@ export const ServerConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Model registry: artifact uploads and release manifests. */
+    registry: Type.Object(
+      {
+        /** Largest artifact one upload may store; larger uploads are refused with 413 and leave nothing behind. */
+        maxArtifactBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 ** 3, default: 2 * 1024 ** 3 }),
+        /** How long a published manifest stays valid on devices (its `expiresAt`), in seconds. */
+        manifestTtlSec: Type.Integer({ minimum: 60, maximum: 10 * 366 * 86_400, default: 365 * 86_400 }),
+      },
+      { ...strict, default: {} },
+    ),
     /** Bootstrap admin API token. When absent and no admin token exists, one is generated and written to the data folder. */
     adminToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
     /** Fleet enrollment token. When absent and none exists, one is generated and written to the data folder. */
@@ -59,7 +69,8 @@ export const ServerConfigSchema = Type.Object(
 export type ServerConfig = Static<typeof ServerConfigSchema>;
 
 /** What callers may pass: every field optional, nested objects partial. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry'>> & {
   http?: Partial<ServerConfig['http']>;
   mqtt?: Partial<ServerConfig['mqtt']>;
+  registry?: Partial<ServerConfig['registry']>;
 };

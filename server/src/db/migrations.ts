@@ -77,4 +77,93 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_ts ON audit_log(ts);
     `,
   },
+  {
+    version: 2,
+    name: 'model registry, artifacts, signing keys, entitlements',
+    sql: `
+      CREATE TABLE models (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE model_versions (
+        model TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+        version TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('draft', 'awaiting-signature', 'published')),
+        metadata TEXT NOT NULL,
+        release_counter INTEGER,
+        manifest TEXT,
+        manifest_digest TEXT,
+        signatures TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        published_at INTEGER,
+        PRIMARY KEY (model, version)
+      );
+      -- The release counter only goes up per model; two versions can never share one.
+      CREATE UNIQUE INDEX model_versions_counter ON model_versions(model, release_counter) WHERE release_counter IS NOT NULL;
+
+      CREATE TABLE model_variants (
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        id TEXT NOT NULL,
+        format TEXT NOT NULL CHECK (format IN ('onnx', 'tensorrt-plan')),
+        precision TEXT NOT NULL CHECK (precision IN ('fp32', 'fp16', 'int8')),
+        constraints TEXT NOT NULL DEFAULT '{}',
+        file_name TEXT NOT NULL,
+        sha256 TEXT,
+        length INTEGER,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (model, version, id),
+        UNIQUE (model, version, file_name),
+        FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE CASCADE
+      );
+      CREATE INDEX model_variants_by_sha ON model_variants(sha256);
+
+      -- One row: the trusted-keys document, replaced whole by each applied rotation.
+      CREATE TABLE trusted_keys (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        document TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      -- Every applied rotation in order, so a device that missed some can apply them in sequence.
+      CREATE TABLE key_rotations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        statement TEXT NOT NULL,
+        applied_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE entitlements (
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        granted_at INTEGER NOT NULL,
+        PRIMARY KEY (device_id, model, version)
+      );
+
+      -- The version each device was desired to run before its current one, per model, so a device
+      -- told to revert can still download the release it is going back to. A trigger keeps it, so
+      -- every writer of desired state (admin API, rollout engine) is covered without knowing of it.
+      CREATE TABLE previous_desired (
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        replaced_at INTEGER NOT NULL,
+        PRIMARY KEY (device_id, model)
+      );
+      CREATE TRIGGER devices_keep_previous_desired AFTER UPDATE OF desired ON devices
+      WHEN OLD.desired IS NOT NULL
+      BEGIN
+        INSERT INTO previous_desired (device_id, model, version, replaced_at)
+          SELECT OLD.id, old_m.key, json_extract(old_m.value, '$.version'), NEW.updated_at
+          FROM json_each(OLD.desired, '$.models') AS old_m
+          WHERE json_extract(old_m.value, '$.version') IS NOT
+                json_extract(NEW.desired, '$.models."' || old_m.key || '".version')
+        ON CONFLICT (device_id, model) DO UPDATE SET version = excluded.version, replaced_at = excluded.replaced_at;
+      END;
+    `,
+  },
 ];

@@ -8,6 +8,9 @@ import { enrollRoutes } from './routes/enroll.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { modelRoutes } from './routes/models.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
+import { keyRoutes } from './routes/keys.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
 export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
@@ -34,7 +37,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Flotilla control server', version: '0.1.0', description: 'Fleet, enrollment, registry and rollout API. Errors carry stable FLT_ codes (docs/errors.md).' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, basic: { type: 'http', scheme: 'basic' } } },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -44,5 +47,9 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   deviceRoutes(app, ctx);
   tokenRoutes(app, ctx);
   auditRoutes(app, ctx);
+  modelRoutes(app, ctx);
+  keyRoutes(app, ctx);
+  // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
+  await app.register(async (scope) => artifactRoutes(scope, ctx));
   return app;
 }
