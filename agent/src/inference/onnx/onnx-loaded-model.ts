@@ -46,12 +46,13 @@ export class OnnxLoadedModel implements LoadedModel {
   private drained: (() => void) | undefined;
   private unloading: Promise<void> | undefined;
   private failed = false;
+  private readonly onUnloaded: (() => void) | undefined;
 
   constructor(
     ids: { model: string; version: string },
     workers: SessionWorker[],
     workerOpts: SessionWorkerOptions,
-    opts: { maxRestarts: number; events?: OnnxLoadedModelEvents },
+    opts: { maxRestarts: number; events?: OnnxLoadedModelEvents; onUnloaded?: () => void },
   ) {
     const first = workers[0];
     if (!first) throw new Error('a loaded model needs at least one worker');
@@ -65,6 +66,7 @@ export class OnnxLoadedModel implements LoadedModel {
     this.workerOpts = { ...workerOpts, providers: [first.ready.provider] };
     this.maxRestarts = opts.maxRestarts;
     this.events = opts.events ?? {};
+    this.onUnloaded = opts.onUnloaded;
     this.workers = workers;
     workers.forEach((w, i) => this.watch(w, i));
   }
@@ -113,6 +115,7 @@ export class OnnxLoadedModel implements LoadedModel {
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     const workers = await Promise.all(this.workers);
     await Promise.allSettled(workers.map((w) => w?.close()));
+    this.onUnloaded?.();
   }
 
   private async pickWorker(): Promise<SessionWorker> {

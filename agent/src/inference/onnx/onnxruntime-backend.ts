@@ -68,10 +68,9 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     const model = new OnnxLoadedModel({ model: spec.model, version: spec.version }, workers, workerOpts, {
       maxRestarts: this.opts.maxRestarts ?? 3,
       ...(this.opts.events ? { events: this.opts.events } : {}),
+      onUnloaded: () => this.loaded.delete(model),
     });
     this.loaded.add(model);
-    const unload = model.unload.bind(model);
-    model.unload = () => unload().finally(() => this.loaded.delete(model));
     return model;
   }
 

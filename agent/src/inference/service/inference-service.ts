@@ -1,0 +1,335 @@
+import { performance } from 'node:perf_hooks';
+import type { Golden, GoldenResult } from '@flotilla/modelkit';
+import type { ExecutionProvider } from '@flotilla/protocol';
+import { FlotillaError } from '@flotilla/protocol';
+import { Registry } from 'prom-client';
+import { MicroBatcher, batchable, type BatchingConfig } from '../batching/micro-batcher.ts';
+import type { HealthSnapshot } from '../host/health-window.ts';
+import { ModelHost, type SwitchResult } from '../host/model-host.ts';
+import { selfTest } from '../host/self-test.ts';
+import { ARRAY_OF } from '../datatypes.ts';
+import type { OnnxInferOptions, OnnxLoadedModelEvents } from '../onnx/onnx-loaded-model.ts';
+import { OnnxRuntimeBackend, type OnnxRuntimeBackendOptions } from '../onnx/onnxruntime-backend.ts';
+import type { InferenceBackend, LoadSpec, LoadedModel, Tensor, TensorSpec } from '../types.ts';
+import { validateInputs } from '../validate-inputs.ts';
+import { InferenceMetrics } from './inference-metrics.ts';
+
+export interface InferOptions {
+  /** Serve this version (active or previous) instead of the active one. */
+  version?: string;
+  /** Only these outputs (default: all). */
+  outputs?: readonly string[];
+  signal?: AbortSignal;
+  /** Move the input buffers to the worker instead of copying them; the caller's arrays are detached afterwards. */
+  transferInputs?: boolean;
+}
+
+export interface InferResult {
+  outputs: Tensor[];
+  model: string;
+  version: string;
+  provider: ExecutionProvider;
+  /** From accepting the request to its answer, on this thread. */
+  latencyMs: number;
+}
+
+export interface StageOptions {
+  /** Golden data to self-test the candidate with; without it the candidate only gets warm-up runs on zeros. */
+  golden?: Golden;
+  warmupRuns?: number;
+}
+
+export interface StageResult {
+  model: string;
+  version: string;
+  provider: ExecutionProvider;
+  backend: InferenceBackend['kind'];
+  selfTest: GoldenResult | null;
+}
+
+export interface VersionStatus {
+  version: string;
+  provider: ExecutionProvider;
+  backend: InferenceBackend['kind'];
+  inputs: readonly TensorSpec[];
+  outputs: readonly TensorSpec[];
+}
+
+export interface ModelStatus {
+  model: string;
+  active: VersionStatus | null;
+  previous: VersionStatus | null;
+  staged: VersionStatus | null;
+  /** Requests accepted and not yet answered. */
+  queueDepth: number;
+  /** The active version's health window (since it became active). */
+  health: HealthSnapshot | null;
+}
+
+export interface InferenceServiceOptions {
+  /**
+   * Backends, first match wins (`supports`). A function gets the events a backend should report
+   * worker exits to. Default: one OnnxRuntimeBackend with `onnx` options.
+   */
+  backends?: readonly InferenceBackend[] | ((events: OnnxLoadedModelEvents) => readonly InferenceBackend[]);
+  onnx?: OnnxRuntimeBackendOptions;
+  /** Metrics go here; a private registry when absent. */
+  registry?: Registry;
+  /** Micro-batching, off by default: one config for every model, or per model name. */
+  batching?: BatchingConfig | ((model: string) => BatchingConfig | undefined);
+  /** Monotonic clock for latencies (ms). */
+  now?: () => number;
+  /** Wall clock for health windows (ms). */
+  clock?: () => number;
+  /** Longest close() waits for in-flight requests and workers. */
+  closeTimeoutMs?: number;
+  /** Warm-up runs before a staged version's self-test (default 3). */
+  warmupRuns?: number;
+}
+
+function asFlotillaError(err: unknown): FlotillaError {
+  if (err instanceof FlotillaError) return err;
+  return new FlotillaError('FLT_INFER_RUN_FAILED', (err as Error)?.message ?? String(err));
+}
+
+/** Zero-filled inputs of batch 1 (any other dynamic dimension also 1), for warm-up without golden data. */
+function zeroInputs(specs: readonly TensorSpec[]): Tensor[] {
+  return specs.map((s) => {
+    const shape = s.shape.map((d) => (d < 0 ? 1 : d));
+    const count = shape.reduce((a, b) => a * b, 1);
+    const data = s.datatype === 'BYTES' ? Array.from({ length: count }, () => '') : new ARRAY_OF[s.datatype](count);
+    return { name: s.name, datatype: s.datatype, shape, data };
+  });
+}
+
+/**
+ * The agent's in-process inference API: A/B slots per model over pluggable backends, hot swap and
+ * rollback, optional micro-batching, metrics and per-version health windows. The local KServe v2
+ * HTTP API and the OTA code both drive it.
+ */
+export class InferenceService {
+  readonly registry: Registry;
+  private readonly backends: readonly InferenceBackend[];
+  private readonly hosts = new Map<string, ModelHost>();
+  private readonly backendOf = new WeakMap<LoadedModel, InferenceBackend>();
+  private readonly batchers = new Map<LoadedModel, MicroBatcher>();
+  private readonly timers = new WeakMap<LoadedModel, { observe(v: number): void }>();
+  private readonly depth = new Map<string, number>();
+  private readonly metrics: InferenceMetrics;
+  private readonly opts: InferenceServiceOptions;
+  private readonly now: () => number;
+  private closing: Promise<void> | undefined;
+
+  constructor(opts: InferenceServiceOptions = {}) {
+    this.opts = opts;
+    this.registry = opts.registry ?? new Registry();
+    this.metrics = new InferenceMetrics(this.registry, () => this.depth);
+    this.now = opts.now ?? (() => performance.now());
+    const events: OnnxLoadedModelEvents = {
+      onWorkerExit: ({ model, version }) => this.metrics.workerRestarts.inc({ model, version }),
+    };
+    const b = opts.backends;
+    this.backends = typeof b === 'function' ? b(events) : (b ?? [new OnnxRuntimeBackend({ ...opts.onnx, events })]);
+  }
+
+  async infer(model: string, inputs: readonly Tensor[], opts: InferOptions = {}): Promise<InferResult> {
+    const start = this.now();
+    if (this.closing) throw this.countError(model, new FlotillaError('FLT_INFER_UNAVAILABLE', 'the inference service is closed'));
+    const loaded = this.hosts.get(model)?.select(opts.version);
+    if (!loaded) {
+      const what = opts.version === undefined ? `no active version of ${model}` : `${model}@${opts.version} is not loaded`;
+      throw this.countError(model, new FlotillaError('FLT_INFER_UNKNOWN_MODEL', what, { model, version: opts.version ?? null }));
+    }
+    try {
+      validateInputs(loaded.inputs, inputs);
+    } catch (err) {
+      // The caller's mistake, not the model's: counted, but kept out of the version's health window.
+      throw this.countError(model, asFlotillaError(err));
+    }
+    const host = this.hosts.get(model) as ModelHost;
+    this.depth.set(model, (this.depth.get(model) ?? 0) + 1);
+    try {
+      const batcher = this.batcherFor(loaded);
+      // Backends that do not know `transfer` / `validated` ignore them.
+      const callOpts: OnnxInferOptions = { outputs: opts.outputs, signal: opts.signal, transfer: opts.transferInputs, validated: true };
+      const outputs = batcher ? await batcher.infer(inputs, opts.outputs) : await loaded.infer(inputs, callOpts);
+      const latencyMs = this.now() - start;
+      this.observe(loaded, latencyMs);
+      host.record(loaded, latencyMs);
+      return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs };
+    } catch (err) {
+      const error = this.countError(model, asFlotillaError(err));
+      host.record(loaded, this.now() - start, error.code);
+      throw error;
+    } finally {
+      this.depth.set(model, (this.depth.get(model) as number) - 1);
+    }
+  }
+
+  /**
+   * Loads a version through the first backend that supports it, warms it up, self-tests it when
+   * golden data is given, and puts it in the model's inactive slot. A candidate that fails is
+   * unloaded (FLT_INFER_SELFTEST_FAILED); the active version keeps serving throughout.
+   */
+  async stage(spec: LoadSpec, opts: StageOptions = {}): Promise<StageResult> {
+    this.assertOpen();
+    const backend = this.backends.find((b) => b.supports(spec));
+    if (!backend) throw new FlotillaError('FLT_INFER_LOAD_FAILED', `no backend serves ${spec.format} with ${spec.providers.join(', ')}`);
+    const loaded = await backend.load(spec);
+    this.backendOf.set(loaded, backend);
+    let result: GoldenResult | null = null;
+    try {
+      const warmupRuns = opts.warmupRuns ?? this.opts.warmupRuns ?? 3;
+      if (opts.golden) {
+        result = await selfTest(loaded, opts.golden, { warmupRuns });
+      } else {
+        for (let i = 0; i < warmupRuns; i++) await loaded.infer(zeroInputs(loaded.inputs));
+      }
+    } catch (err) {
+      await loaded.unload();
+      throw new FlotillaError('FLT_INFER_LOAD_FAILED', `${spec.model}@${spec.version} failed its warm-up: ${(err as Error).message}`);
+    }
+    if (result && !result.pass) {
+      await loaded.unload();
+      throw new FlotillaError('FLT_INFER_SELFTEST_FAILED', `${spec.model}@${spec.version} failed its golden self-test: ${result.reason ?? ''}`, result);
+    }
+    if (this.closing) {
+      await loaded.unload();
+      throw new FlotillaError('FLT_INFER_UNAVAILABLE', 'the inference service closed while staging');
+    }
+    const host = this.hostFor(spec.model);
+    const displaced = host.stagedModel ?? host.previousModel;
+    if (displaced) await this.batchers.get(displaced)?.drain();
+    await host.stage(loaded);
+    if (displaced) this.batchers.delete(displaced);
+    return { model: spec.model, version: spec.version, provider: loaded.provider, backend: backend.kind, selfTest: result };
+  }
+
+  /** Switches the model to its staged version; the next request goes there. */
+  activate(model: string): SwitchResult {
+    this.assertOpen();
+    const result = this.requireHost(model).activate();
+    this.metrics.swaps.inc({ model });
+    return result;
+  }
+
+  /** Switches the model back to its previous version. */
+  rollback(model: string): SwitchResult {
+    this.assertOpen();
+    const result = this.requireHost(model).rollback();
+    this.metrics.rollbacks.inc({ model });
+    return result;
+  }
+
+  /** stage() then activate(): the way to load a model at start-up or replace one in one call. */
+  async load(spec: LoadSpec, opts: StageOptions = {}): Promise<StageResult & { switch: SwitchResult }> {
+    const staged = await this.stage(spec, opts);
+    return { ...staged, switch: this.activate(spec.model) };
+  }
+
+  /** Unloads one version (either slot) or the whole model, after its in-flight requests finish. */
+  async unload(model: string, version?: string): Promise<void> {
+    const host = this.requireHost(model);
+    const targets = [host.activeModel, host.previousModel, host.stagedModel].filter((m): m is LoadedModel => m !== undefined && (version === undefined || m.version === version));
+    if (version !== undefined && targets.length === 0) throw new FlotillaError('FLT_INFER_UNKNOWN_MODEL', `${model}@${version} is not loaded`);
+    await Promise.allSettled(targets.map((m) => this.batchers.get(m)?.drain()));
+    await host.unload(version);
+    for (const m of targets) this.batchers.delete(m);
+    if (host.empty) this.hosts.delete(model);
+  }
+
+  /** The active version's requests, errors and latency percentiles since it became active. */
+  health(model: string): HealthSnapshot | null {
+    return this.requireHost(model).health() ?? null;
+  }
+
+  status(): ModelStatus[] {
+    return [...this.hosts.values()].map((host) => ({
+      model: host.model,
+      active: this.versionStatus(host.activeModel),
+      previous: this.versionStatus(host.previousModel),
+      staged: this.versionStatus(host.stagedModel),
+      queueDepth: this.depth.get(host.model) ?? 0,
+      health: host.health() ?? null,
+    }));
+  }
+
+  /** Stops taking requests, lets in-flight ones finish (bounded by closeTimeoutMs), unloads everything. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async doClose(): Promise<void> {
+    const work = (async () => {
+      await Promise.allSettled([...this.batchers.values()].map((b) => b.drain()));
+      await Promise.allSettled([...this.hosts.values()].map((h) => h.unload()));
+      this.hosts.clear();
+      this.batchers.clear();
+      await Promise.allSettled(this.backends.map((b) => b.close()));
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.closeTimeoutMs ?? 10_000)));
+    await Promise.race([work, deadline]);
+    clearTimeout(timer);
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new FlotillaError('FLT_INFER_UNAVAILABLE', 'the inference service is closed');
+  }
+
+  private hostFor(model: string): ModelHost {
+    let host = this.hosts.get(model);
+    if (!host) {
+      host = new ModelHost(model, this.opts.clock ? { now: this.opts.clock } : {});
+      this.hosts.set(model, host);
+    }
+    return host;
+  }
+
+  private requireHost(model: string): ModelHost {
+    const host = this.hosts.get(model);
+    if (!host) throw new FlotillaError('FLT_INFER_UNKNOWN_MODEL', `no model ${model}`, { model });
+    return host;
+  }
+
+  private batcherFor(loaded: LoadedModel): MicroBatcher | undefined {
+    const existing = this.batchers.get(loaded);
+    if (existing) return existing;
+    const b = this.opts.batching;
+    const config = typeof b === 'function' ? b(loaded.model) : b;
+    if (!config || !batchable(loaded)) return undefined;
+    const batcher = new MicroBatcher(loaded, config, (rows) => this.metrics.batchRows.observe({ model: loaded.model }, rows));
+    this.batchers.set(loaded, batcher);
+    return batcher;
+  }
+
+  private observe(loaded: LoadedModel, latencyMs: number): void {
+    let child = this.timers.get(loaded);
+    if (!child) {
+      child = this.metrics.duration.labels({ model: loaded.model, version: loaded.version, provider: loaded.provider });
+      this.timers.set(loaded, child);
+    }
+    child.observe(latencyMs / 1000);
+  }
+
+  private countError(model: string, err: FlotillaError): FlotillaError {
+    this.metrics.errors.inc({ model, code: err.code });
+    return err;
+  }
+
+  private versionStatus(loaded: LoadedModel | undefined): VersionStatus | null {
+    if (!loaded) return null;
+    return {
+      version: loaded.version,
+      provider: loaded.provider,
+      backend: this.backendOf.get(loaded)?.kind ?? 'onnxruntime',
+      inputs: loaded.inputs,
+      outputs: loaded.outputs,
+    };
+  }
+}
