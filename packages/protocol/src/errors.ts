@@ -109,6 +109,14 @@ export const ERRORS = {
   FLT_ARTIFACT_TOO_LARGE: { status: 413, message: 'The artifact is larger than the configured maximum' },
   FLT_ARTIFACT_INCOMPLETE: { status: 400, message: 'The upload ended before all announced bytes arrived; nothing was stored' },
   FLT_ARTIFACT_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested byte range lies outside the artifact' },
+
+  // Staged rollouts (server/src/rollouts)
+  FLT_ROLLOUT_NOT_FOUND: { status: 404, message: 'No such rollout' },
+  FLT_ROLLOUT_SPEC_INVALID: { status: 400, message: 'The rollout spec is inconsistent (stages, target, rate or abort rules)' },
+  FLT_ROLLOUT_WINDOW_INVALID: { status: 400, message: 'The maintenance window cron expression or time zone is invalid, or the window never opens' },
+  FLT_ROLLOUT_NO_TARGETS: { status: 422, message: 'The rollout target matches no accepted device' },
+  FLT_ROLLOUT_CONFLICT: { status: 409, message: 'An active rollout of the same model already covers some of these devices' },
+  FLT_ROLLOUT_STATE_CONFLICT: { status: 409, message: 'The rollout is not in a state that allows this command' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

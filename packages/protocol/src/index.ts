@@ -10,3 +10,4 @@ export * from './messages/envelopes.ts';
 export * from './rest/enroll.ts';
 export * from './rest/fleet.ts';
 export * from './rest/registry.ts';
+export * from './rest/rollouts.ts';

@@ -166,4 +166,67 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 3,
+    name: 'staged rollouts',
+    sql: `
+      CREATE TABLE rollouts (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running', 'awaitingApproval', 'paused', 'completed', 'cancelled', 'reverted', 'preempted')),
+        stage INTEGER NOT NULL DEFAULT 0,
+        stage_started_at INTEGER,
+        priority INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        -- Abort rules count outcomes from here on; resuming an aborted rollout moves it forward.
+        outcomes_since INTEGER NOT NULL,
+        last_join_scan_at INTEGER,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finished_at INTEGER
+      );
+      CREATE INDEX rollouts_by_state ON rollouts(state, model);
+      CREATE INDEX rollouts_by_created ON rollouts(created_at, id);
+
+      CREATE TABLE rollout_devices (
+        rollout_id TEXT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        rank TEXT NOT NULL,
+        stage INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'notified', 'succeeded', 'failed', 'rejected', 'timedOut', 'reverted', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        from_version TEXT,
+        generation INTEGER,
+        variant TEXT,
+        activate_after INTEGER,
+        notified_at INTEGER,
+        healthy_since INTEGER,
+        succeed_at INTEGER,
+        deadline_at INTEGER,
+        finished_at INTEGER,
+        error TEXT,
+        joined_at INTEGER NOT NULL,
+        PRIMARY KEY (rollout_id, device_id)
+      );
+      CREATE INDEX rollout_devices_queue ON rollout_devices(rollout_id, state, stage, rank);
+      CREATE INDEX rollout_devices_by_device ON rollout_devices(device_id, state);
+      CREATE INDEX rollout_devices_by_notify ON rollout_devices(rollout_id, notified_at);
+
+      CREATE TABLE rollout_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rollout_id TEXT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+        ts INTEGER NOT NULL,
+        stage INTEGER,
+        kind TEXT NOT NULL,
+        device_id TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX rollout_events_by_rollout ON rollout_events(rollout_id, id);
+      CREATE INDEX rollout_events_funnel ON rollout_events(rollout_id, stage, kind);
+    `,
+  },
 ];
