@@ -1,5 +1,19 @@
-import { describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { backoffDelay, retryAfterDelay } from '../src/mqtt/backoff.ts';
+import { MqttSession } from '../src/mqtt/session.ts';
+import { tcpStreamFactory } from '../src/mqtt/tcp-transport.ts';
+import { FakeTimers } from './helpers/fake-timers.ts';
+import { silentLogger } from './helpers/logger.ts';
+
+/** A port with nothing listening on it (bound, read, released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 const policy = { initialMs: 1000, maxMs: 30_000, multiplier: 2 };
 
@@ -30,5 +44,43 @@ describe('reconnect backoff', () => {
     expect(retryAfterDelay(10, () => 0)).toBe(10_000);
     expect(retryAfterDelay(10, () => 0.999999)).toBeLessThanOrEqual(12_000);
     expect(retryAfterDelay(0, () => 0.5)).toBe(0);
+  });
+});
+
+describe('MQTT session reconnects', () => {
+  it('waits the jittered backoff between attempts on the injected timers, growing each time', async () => {
+    const timers = new FakeTimers();
+    const draws = [0, 0.999999, 0.5];
+    const session = new MqttSession({
+      deviceId: 'edge-1',
+      credential: 'c',
+      stream: tcpStreamFactory(`mqtt://127.0.0.1:${await closedPort()}`),
+      keepaliveSec: 30,
+      connectTimeoutMs: 5000,
+      backoff: { initialMs: 1000, maxMs: 30_000, multiplier: 2 },
+      timers,
+      random: () => draws.shift() ?? 0,
+      logger: silentLogger,
+    });
+    onTestFinished(() => session.close());
+    const scheduled: Array<[number, number]> = [];
+    const next = (): Promise<void> => new Promise((resolve) => session.once('reconnectScheduled', (a, d) => (scheduled.push([a, d]), resolve())));
+
+    let wait = next();
+    session.start();
+    for (let i = 0; i < 3; i++) {
+      await wait;
+      wait = next();
+      // Nothing happens before the delay is up; then exactly one new attempt starts.
+      timers.advance(scheduled[i]![1] - 1);
+      expect(scheduled).toHaveLength(i + 1);
+      timers.advance(1);
+    }
+    await wait;
+    expect(scheduled.slice(0, 3)).toEqual([
+      [0, 500],
+      [1, 2000],
+      [2, 3000],
+    ]);
   });
 });
