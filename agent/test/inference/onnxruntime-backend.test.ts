@@ -1,0 +1,171 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compareToGolden, writeCorruptedModel, type EvalSet } from '@flotilla/modelkit';
+import { FlotillaError } from '@flotilla/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OnnxRuntimeBackend } from '../../src/inference/onnx/onnxruntime-backend.ts';
+import type { LoadedModel, Tensor } from '../../src/inference/types.ts';
+import { buildFixtures, floatInput, goldenInput, type BuiltModels } from './model-fixtures.ts';
+
+let models: BuiltModels;
+const backend = new OnnxRuntimeBackend();
+
+beforeAll(async () => {
+  models = await buildFixtures(['tiny-mlp-fp32', 'mnist-edge-int8', 'mnist-edge-int8-unloadable']);
+}, 120_000);
+
+afterAll(async () => {
+  await backend.close();
+  models?.cleanup();
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return err instanceof FlotillaError ? err.code : `not a FlotillaError: ${String(err)}`;
+  }
+  return 'resolved';
+}
+
+function byName(outputs: Tensor[]): Record<string, { data: unknown; dims: readonly number[] }> {
+  return Object.fromEntries(outputs.map((t) => [t.name, { data: t.data, dims: t.shape }]));
+}
+
+describe('OnnxRuntimeBackend', () => {
+  it('loads a model in a worker thread and its outputs match the golden outputs', async () => {
+    const loaded = await backend.load(models.spec('tiny-mlp-fp32'));
+    try {
+      expect(loaded.provider).toBe('cpu');
+      expect(loaded.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 16] }]);
+      expect(loaded.outputs).toEqual([{ name: 'probabilities', datatype: 'FP32', shape: [-1, 5] }]);
+      const card = models.card('tiny-mlp-fp32');
+      const outputs = await loaded.infer(goldenInput(card));
+      expect(compareToGolden(card.golden, byName(outputs)).pass).toBe(true);
+    } finally {
+      await loaded.unload();
+    }
+  });
+
+  it('classifies the real MNIST evaluation digits with the int8 edge model as accurately as its card says', async () => {
+    const card = models.card('mnist-edge-int8');
+    const evalSet = JSON.parse(readFileSync(join(models.dir, 'mnist-edge-int8', card.files.evalSet ?? 'eval-set.json'), 'utf8')) as EvalSet;
+    const loaded = await backend.load(models.spec('mnist-edge-int8'));
+    try {
+      const [out] = await loaded.infer([{ name: 'input', datatype: 'FP32', shape: evalSet.shape, data: Float32Array.from(evalSet.data.flat()) }]);
+      const probs = out?.data as Float32Array;
+      let correct = 0;
+      evalSet.labels.forEach((label, row) => {
+        const p = probs.subarray(row * 10, row * 10 + 10);
+        if (p.indexOf(Math.max(...p)) === label) correct++;
+      });
+      // The card measures 91.65 % on 2,000 test digits; 200 of them must land near that.
+      expect(correct / evalSet.labels.length).toBeGreaterThan(0.85);
+    } finally {
+      await loaded.unload();
+    }
+  });
+
+  it('falls back to CPU when a (simulated) GPU machine lists CUDA and TensorRT but their libraries fail to load', async () => {
+    // This machine has no GPU. The probe claims one, so the worker really asks onnxruntime for
+    // TensorRT and CUDA, each throws for lack of its libraries, and the load walks on to CPU.
+    const gpuMachine = new OnnxRuntimeBackend({ availableProviders: () => ['tensorrt', 'cuda', 'cpu'] });
+    try {
+      const loaded = (await gpuMachine.load(models.spec('tiny-mlp-fp32', { providers: ['tensorrt', 'cuda', 'cpu'] })));
+      expect(loaded.provider).toBe('cpu');
+      expect(loaded.fallbacks.map((f) => f.provider)).toEqual(['tensorrt', 'cuda']);
+      expect(loaded.fallbacks.every((f) => f.error.length > 0)).toBe(true);
+      expect((await loaded.infer([floatInput(1, 16)]))[0]?.shape).toEqual([1, 5]);
+    } finally {
+      await gpuMachine.close();
+    }
+  });
+
+  it('never tries a provider the probe does not list', async () => {
+    const cpuOnly = new OnnxRuntimeBackend({ availableProviders: () => ['cpu'] });
+    try {
+      const loaded = await cpuOnly.load(models.spec('tiny-mlp-fp32', { providers: ['cuda', 'cpu'] }));
+      expect(loaded.fallbacks).toEqual([]);
+      expect(await codeOf(cpuOnly.load(models.spec('tiny-mlp-fp32', { providers: ['cuda'] })))).toBe('FLT_INFER_LOAD_FAILED');
+    } finally {
+      await cpuOnly.close();
+    }
+  });
+
+  it('rejects an unloadable, a truncated and a missing model file with FLT_INFER_LOAD_FAILED', async () => {
+    const truncated = join(models.dir, 'truncated.onnx');
+    await writeCorruptedModel(models.path('tiny-mlp-fp32'), truncated, 'truncate');
+    const notOnnx = join(models.dir, 'not-onnx.onnx');
+    writeFileSync(notOnnx, 'this is not a protobuf');
+    for (const path of [models.path('mnist-edge-int8-unloadable'), truncated, notOnnx, join(models.dir, 'missing.onnx')]) {
+      const err = await backend.load({ ...models.spec('tiny-mlp-fp32'), path }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FlotillaError);
+      expect((err as FlotillaError).code).toBe('FLT_INFER_LOAD_FAILED');
+      expect((err as FlotillaError).details).toMatchObject({ attempts: [{ provider: 'cpu' }] });
+    }
+  });
+
+  it('rejects inputs that do not match the declared inputs with FLT_INFER_BAD_INPUT', async () => {
+    const loaded = await backend.load(models.spec('tiny-mlp-fp32'));
+    try {
+      const good = floatInput(2, 16);
+      const cases: Tensor[][] = [
+        [],
+        [{ ...good, name: 'other' }],
+        [good, good],
+        [{ ...good, datatype: 'FP64', data: new Float64Array(32) }],
+        [{ ...good, shape: [2, 15] }],
+        [{ ...good, shape: [32] }],
+        [{ ...good, shape: [3, 16] }],
+        [{ ...good, shape: [-1, 16] }],
+        [{ ...good, data: new Int32Array(32) }],
+      ];
+      for (const inputs of cases) expect(await codeOf(loaded.infer(inputs))).toBe('FLT_INFER_BAD_INPUT');
+      expect((await loaded.infer([good]))[0]?.shape).toEqual([2, 5]);
+    } finally {
+      await loaded.unload();
+    }
+  });
+
+  it('fails requests in flight with FLT_INFER_WORKER_EXITED when the worker dies, then restarts it and serves again', async () => {
+    const crashes: string[] = [];
+    const b = new OnnxRuntimeBackend({ events: { onWorkerExit: (e) => crashes.push(e.error.code) } });
+    try {
+      const loaded = await b.load(models.spec('mnist-edge-int8'));
+      const inFlight = Array.from({ length: 5 }, () => loaded.infer([floatInput(64, 784)]));
+      await loaded.terminateWorker();
+      const codes = await Promise.all(inFlight.map(codeOf));
+      expect(codes.every((c) => c === 'resolved' || c === 'FLT_INFER_WORKER_EXITED')).toBe(true);
+      expect(codes).toContain('FLT_INFER_WORKER_EXITED');
+      expect(crashes).toEqual(['FLT_INFER_WORKER_EXITED']);
+      const after = await loaded.infer([floatInput(1, 784)]);
+      expect(after[0]?.shape).toEqual([1, 10]);
+      expect(loaded.state).toBe('serving');
+      expect(loaded.workerRestarts).toBe(1);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('marks a model failed once its worker has died more often than allowed', async () => {
+    const b = new OnnxRuntimeBackend({ maxRestarts: 0 });
+    try {
+      const loaded = await b.load(models.spec('tiny-mlp-fp32'));
+      await loaded.terminateWorker();
+      await expect.poll(() => loaded.state).toBe('failed');
+      expect(await codeOf(loaded.infer([floatInput(1, 16)]))).toBe('FLT_INFER_UNAVAILABLE');
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('unload waits for requests in flight, then refuses new ones; unloading twice is safe', async () => {
+    const loaded: LoadedModel = await backend.load(models.spec('mnist-edge-int8'));
+    const inFlight = loaded.infer([floatInput(32, 784)]);
+    const unloading = loaded.unload();
+    expect(await codeOf(loaded.infer([floatInput(1, 784)]))).toBe('FLT_INFER_UNAVAILABLE');
+    expect((await inFlight)[0]?.shape).toEqual([32, 10]);
+    await unloading;
+    await loaded.unload();
+  });
+});
