@@ -1,0 +1,43 @@
+import type { ExecutionProvider } from '@flotilla/protocol';
+import type { Tensor, TensorSpec } from '../inference/types.ts';
+
+/**
+ * What the local HTTP API needs from the inference side. The agent's InferenceService satisfies it
+ * as is; the seam keeps the HTTP layer testable and free of slot and backend details.
+ */
+export interface LocalInference {
+  infer(
+    model: string,
+    inputs: readonly Tensor[],
+    opts?: { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean },
+  ): Promise<LocalInferResult>;
+  status(): readonly LocalModelStatus[];
+}
+
+export interface LocalInferResult {
+  outputs: Tensor[];
+  model: string;
+  version: string;
+  provider: ExecutionProvider;
+  latencyMs: number;
+}
+
+export interface LocalVersionStatus {
+  version: string;
+  provider: ExecutionProvider;
+  backend: 'onnxruntime' | 'kserve-sidecar';
+  inputs: readonly TensorSpec[];
+  outputs: readonly TensorSpec[];
+}
+
+/** A model's A/B slots: requests go to `active`; `previous` still answers when asked by version. */
+export interface LocalModelStatus {
+  model: string;
+  active: LocalVersionStatus | null;
+  previous: LocalVersionStatus | null;
+}
+
+/** The versions a request may name: active first, then previous. */
+export function servableVersions(status: LocalModelStatus): LocalVersionStatus[] {
+  return [status.active, status.previous].filter((v): v is LocalVersionStatus => v !== null);
+}
