@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModels, modelPath, type ModelCard } from '@flotilla/modelkit';
 import { request } from 'undici';
+import { connect } from 'node:net';
 import { ADMIN_TOKEN, auth, type TestServer } from '../helpers/server.ts';
 
 export interface BuiltModel {
@@ -34,9 +35,13 @@ export function metadataFrom(card: ModelCard) {
   };
 }
 
+// Answers are read by path in the tests, each asserting the shape it reads.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
 export interface Api {
-  call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: any; headers: Record<string, string | string[] | undefined> }>;
-  upload(path: string, bytes: Buffer, token?: string): Promise<{ status: number; json: any }>;
+  call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: Json; headers: Record<string, string | string[] | undefined> }>;
+  upload(path: string, bytes: Buffer, token?: string): Promise<{ status: number; json: Json }>;
 }
 
 /** JSON calls over a real socket, as an admin unless told otherwise. */
@@ -97,4 +102,33 @@ export function storedFiles(t: TestServer): string[] {
     .filter((e) => e.isFile())
     .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
     .sort();
+}
+
+/** Polls until `check` stops throwing (cleanup after a dropped connection happens asynchronously). */
+export async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** Status of a GET for a path sent exactly as given (no client-side URL normalisation), as an admin. */
+export function rawStatus(t: TestServer, path: string): Promise<number> {
+  const url = new URL(t.http);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nConnection: close\r\n\r\n`);
+    });
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (text += d));
+    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+    socket.on('error', reject);
+  });
 }
