@@ -1,3 +1,4 @@
+import { indexRetained, type RetainedPersistence } from './retained-index.ts';
 import { Aedes } from 'aedes';
 import type { AedesOptions, Client } from 'aedes';
 import { MAX_MQTT_PAYLOAD_BYTES } from '@flotilla/protocol';
@@ -115,6 +116,7 @@ export class FleetBroker {
     const internals = aedes as unknown as AedesInternals;
     aedesRef = internals;
     guardIncomingStore(internals);
+    indexRetained(internals.persistence as unknown as RetainedPersistence);
 
     const broker = new FleetBroker(aedes, sessions, { ...opts, logger }, maxPayloadBytes + PACKET_HEADER_ALLOWANCE);
     broker.#wire(hooks.reportViolation);
