@@ -66,6 +66,15 @@ export const ERRORS = {
   FLT_OTA_HASH_MISMATCH: { status: 422, message: 'The artifact sha256 differs from the signed manifest' },
   FLT_OTA_LENGTH_MISMATCH: { status: 422, message: 'The artifact length differs from the signed manifest' },
   FLT_OTA_INCOMPATIBLE: { status: 409, message: 'The variant does not match this device hardware' },
+  // Agent over-the-air install (agent/src/ota): reported per model as `error` with state `failed`
+  FLT_OTA_UNKNOWN_MODEL: { status: 404, message: 'The desired model or version is not published, or this device is not entitled to it' },
+  FLT_OTA_DOWNLOAD_FAILED: { status: 502, message: 'The artifact or manifest could not be fetched from the server' },
+  FLT_OTA_DOWNLOAD_STALLED: { status: 504, message: 'The download made no progress within the stall deadline, after every retry' },
+  FLT_OTA_DISK_FULL: { status: 507, message: 'Not enough free disk for the new artifact plus the two slots kept' },
+  FLT_OTA_LOAD_FAILED: { status: 422, message: 'The new model version failed to load or warm up; the previous version keeps serving' },
+  FLT_OTA_SELFTEST_FAILED: { status: 422, message: 'The new model version failed its golden self-test; the previous version keeps serving' },
+  FLT_OTA_HEALTH_FAILED: { status: 422, message: 'The new model version failed its health window after the switch and was rolled back' },
+  FLT_OTA_UNTRUSTED: { status: 409, message: 'The device has no pinned release-signing keys yet, or a key rotation could not be applied' },
 
   // KServe v2 wire codec (packages/kserve), the agent's local inference API and its KServe sidecar backend
   FLT_KSERVE_MALFORMED: { status: 400, message: 'The inference body is not JSON, or its binary framing (Inference-Header-Content-Length) is broken' },
@@ -117,6 +126,10 @@ export const ERRORS = {
   FLT_ROLLOUT_NO_TARGETS: { status: 422, message: 'The rollout target matches no accepted device' },
   FLT_ROLLOUT_CONFLICT: { status: 409, message: 'An active rollout of the same model already covers some of these devices' },
   FLT_ROLLOUT_STATE_CONFLICT: { status: 409, message: 'The rollout is not in a state that allows this command' },
+  // Per-device outcomes recorded by a rollout (rollout device `error`), never an HTTP answer of their own
+  FLT_ROLLOUT_DEVICE_TIMEOUT: { status: 504, message: 'The device did not report healthy on the new version within the per-device timeout' },
+  FLT_ROLLOUT_DEVICE_FAILED: { status: 502, message: 'The device reported the new version failed without giving an error code' },
+  FLT_ROLLOUT_DEVICE_REJECTED: { status: 409, message: 'The device went back to another version on its own' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
