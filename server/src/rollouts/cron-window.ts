@@ -163,9 +163,9 @@ export class MaintenanceWindowSchedule {
         if (i === 0 && h < start.h - 2) continue;
         for (const mi of f.minutes) {
           for (const s of f.seconds) {
-            for (const t of instantsOf(y, mo, d, h, mi, s, tz)) {
-              if (t > after) return t;
-            }
+            // A repeated wall time opens only at its first occurrence.
+            const first = instantsOf(y, mo, d, h, mi, s, tz)[0];
+            if (first !== undefined && first > after) return first;
           }
         }
       }

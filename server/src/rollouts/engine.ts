@@ -194,7 +194,8 @@ export class RolloutEngine {
   resume(actor: AuditActor, id: string): RolloutSummary {
     return this.#command(actor, id, 'resume', ['paused'], (r, now) => {
       // After an abort, the outcomes that caused it are not counted again: abort rules start afresh.
-      const fields = r.reason?.startsWith(ABORT_PREFIX) ? { outcomes_since: now } : {};
+      // (+1: outcomes stamped in this very millisecond came before the resume.)
+      const fields = r.reason?.startsWith(ABORT_PREFIX) ? { outcomes_since: now + 1 } : {};
       this.store.update(r.id, now, { state: 'running', reason: null, ...fields });
     });
   }
