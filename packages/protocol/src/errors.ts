@@ -130,6 +130,13 @@ export const ERRORS = {
   FLT_ROLLOUT_DEVICE_TIMEOUT: { status: 504, message: 'The device did not report healthy on the new version within the per-device timeout' },
   FLT_ROLLOUT_DEVICE_FAILED: { status: 502, message: 'The device reported the new version failed without giving an error code' },
   FLT_ROLLOUT_DEVICE_REJECTED: { status: 409, message: 'The device went back to another version on its own' },
+
+  // Command line (packages/cli): refusals the CLI makes itself, before or after talking to the server
+  FLT_CLI_USAGE: { status: 400, message: 'The command line is invalid: unknown command or option, missing argument, or an unreadable input file' },
+  FLT_CLI_SERVER_UNREACHABLE: { status: 503, message: 'The server could not be reached at the configured URL' },
+  FLT_CLI_BAD_RESPONSE: { status: 502, message: 'The server answered with something this CLI does not understand' },
+  FLT_CLI_DIGEST_MISMATCH: { status: 422, message: 'The sha256 or length the server measured differs from what the CLI read from the local file' },
+  FLT_CLI_MANIFEST_MISMATCH: { status: 409, message: 'The manifest offered for signing does not describe the version or the artifact that was pushed' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
