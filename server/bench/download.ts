@@ -1,0 +1,243 @@
+/**
+ * pnpm bench:download — device artifact download through the real server.
+ *
+ * The server runs in its own process (this file with `--serve`), so neither client shares its event
+ * loop. One 100 MB artifact of random bytes is uploaded, published and granted to an enrolled
+ * device; then, on the same device endpoint (`GET /v1/artifacts/:sha256`, HTTP Basic device
+ * credential), alternating repetitions of:
+ *   - undici: `stream()` into a file write stream, as the agent downloads;
+ *   - curl:   `curl -s -o file -H 'authorization: …' URL` (the peer).
+ * Then cut-and-resume runs: the download is aborted after ~40% of the file, then resumed with
+ * `Range: bytes=<have>-` and `If-Range`; the server counts the bytes it really wrote to its
+ * sockets, so bytes lost in flight at the cut count as re-sent.
+ *
+ * Env: BENCH_MB (default 100), BENCH_REPS (default 7), BENCH_WRITE_BUFFER (file stream buffer, default 64 KiB).
+ */
+import { fork, spawn, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { request, stream } from 'undici';
+import type { Socket } from 'node:net';
+import { buildServer } from '../src/index.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ADMIN = 'flta_bench-admin-token-0123456789abcdef';
+const ENROLL = 'flte_bench-enrollment-token-0123456789';
+const WRITE_BUFFER = Number(process.env.BENCH_WRITE_BUFFER ?? 64 * 1024);
+
+// ---------------------------------------------------------------- server process
+
+async function serve(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flt-bench-dl-'));
+  const s = await buildServer({
+    dataDir,
+    logLevel: 'warn',
+    autoAccept: true,
+    adminToken: ADMIN,
+    enrollmentToken: ENROLL,
+    http: { port: 0 },
+    mqtt: { tcpPort: 0, wsPort: null },
+    registry: { maxArtifactBytes: 4 * 1024 ** 3 },
+  });
+  const addr = await s.listen();
+  // Bytes the server really put on the wire, per connection, including what was lost at a cut.
+  let written = 0;
+  const open = new Set<Socket>();
+  s.http.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.on('close', () => {
+      written += socket.bytesWritten;
+      open.delete(socket);
+    });
+  });
+  process.send!({ ready: true, http: addr.http });
+  process.on('message', (msg: { cmd: string }) => {
+    if (msg.cmd === 'bytes') {
+      let live = 0;
+      for (const socket of open) live += socket.bytesWritten;
+      process.send!({ bytes: written + live });
+    }
+    if (msg.cmd === 'exit') {
+      void s.close().then(() => {
+        rmSync(dataDir, { recursive: true, force: true });
+        process.exit(0);
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- measuring process
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function fileSha(path: string): Promise<string> {
+  const h = createHash('sha256');
+  return pipeline(createReadStream(path), h).then(() => h.digest('hex'));
+}
+
+async function json(url: string, method: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await request(url, {
+    method: method as 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+interface Rep {
+  rep: number;
+  client: 'undici' | 'curl';
+  ms: number;
+  mbPerSec: number;
+}
+
+async function main(): Promise<void> {
+  const MB = Number(process.env.BENCH_MB ?? 100);
+  const REPS = Number(process.env.BENCH_REPS ?? 7);
+  const size = MB * 1024 * 1024;
+  const work = mkdtempSync(join(tmpdir(), 'flt-bench-dl-client-'));
+  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(key: string, cmd?: string) =>
+    new Promise<T>((resolve) => {
+      const on = (m: Record<string, unknown>) => {
+        if (key in m) {
+          child.off('message', on);
+          resolve(m[key] as T);
+        }
+      };
+      child.on('message', on);
+      if (cmd) child.send({ cmd });
+    });
+  const serverBytes = () => next<number>('bytes', 'bytes');
+  try {
+    const http = await next<string>('http');
+
+    // Setup: one model, one version, one 100 MB variant, published and granted to one device.
+    const blob = join(work, 'artifact.bin');
+    writeFileSync(blob, randomBytes(size));
+    const sha256 = await fileSha(blob);
+    await json(`${http}/v1/models`, 'POST', { name: 'bench' });
+    await json(`${http}/v1/models/bench/versions`, 'POST', { version: '1.0.0', metadata: { inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }] } });
+    await json(`${http}/v1/models/bench/versions/1.0.0/variants`, 'POST', { id: 'big', format: 'onnx', precision: 'fp32', constraints: {} });
+    const uploadStart = performance.now();
+    const up = await request(`${http}/v1/models/bench/versions/1.0.0/variants/big/artifact`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: createReadStream(blob),
+    });
+    const uploaded = (await up.body.json()) as { sha256: string };
+    const uploadMs = performance.now() - uploadStart;
+    if (uploaded.sha256 !== sha256) throw new Error(`upload measured ${uploaded.sha256}, expected ${sha256}`);
+    await json(`${http}/v1/models/bench/versions/1.0.0/publish`, 'POST', {});
+    const enrolled = await json(`${http}/v1/enroll`, 'POST', { enrollmentToken: ENROLL, deviceId: 'bench-device', enrollmentKey: 'k'.repeat(40) });
+    const credential = enrolled.credential as string;
+    await json(`${http}/v1/models/bench/versions/1.0.0/entitlements`, 'POST', { deviceId: 'bench-device' });
+    const authHeader = `Basic ${Buffer.from(`bench-device:${credential}`).toString('base64')}`;
+    const url = `${http}/v1/artifacts/${sha256}`;
+
+    const viaUndici = async (out: string) => {
+      // undici's stream(): the body goes straight into the file stream, without a Readable in between.
+      await stream(url, { method: 'GET', headers: { authorization: authHeader } }, ({ statusCode }) => {
+        if (statusCode !== 200) throw new Error(`undici got ${statusCode}`);
+        return createWriteStream(out, { highWaterMark: WRITE_BUFFER });
+      });
+    };
+    const viaCurl = (out: string) =>
+      new Promise<void>((resolve, reject) => {
+        const p = spawn('curl', ['-s', '-o', out, '-H', `authorization: ${authHeader}`, url], { stdio: 'ignore' });
+        p.on('error', reject);
+        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`curl exited ${code}`))));
+      });
+
+    // Warm-up of both paths (page cache, connection pool, JIT), not recorded.
+    await viaUndici(join(work, 'warm-u'));
+    await viaCurl(join(work, 'warm-c'));
+    const reps: Rep[] = [];
+    for (let r = 0; r < REPS; r++) {
+      // Alternate who goes first so neither always runs on a warmer machine.
+      const order: Array<'undici' | 'curl'> = r % 2 === 0 ? ['undici', 'curl'] : ['curl', 'undici'];
+      for (const client of order) {
+        const out = join(work, `${client}-${r}`);
+        const t0 = performance.now();
+        await (client === 'undici' ? viaUndici(out) : viaCurl(out));
+        const ms = performance.now() - t0;
+        if (statSync(out).size !== size) throw new Error(`${client} wrote ${statSync(out).size} bytes`);
+        if (r === 0 && (await fileSha(out)) !== sha256) throw new Error(`${client} bytes differ`);
+        rmSync(out);
+        const rep: Rep = { rep: r, client, ms: +ms.toFixed(1), mbPerSec: +(MB / (ms / 1000)).toFixed(1) };
+        reps.push(rep);
+        console.log(JSON.stringify(rep));
+      }
+    }
+
+    // Cut and resume: stop after ~40% (as a dropped link would), resume from what is on disk.
+    const resumes: Array<{ rep: number; cutAtBytes: number; serverBytes: number; extraBytes: number; extraPct: number; ms: number }> = [];
+    for (let r = 0; r < Math.max(3, Math.ceil(REPS / 2)); r++) {
+      const out = join(work, `resume-${r}`);
+      const before = await serverBytes();
+      const t0 = performance.now();
+      const first = await request(url, { headers: { authorization: authHeader } });
+      const file = createWriteStream(out);
+      let have = 0;
+      for await (const chunk of first.body) {
+        file.write(chunk as Buffer);
+        have += (chunk as Buffer).length;
+        if (have >= size * 0.4) break; // leaving the loop destroys the response: the connection is cut
+      }
+      await new Promise<void>((resolve) => file.end(resolve));
+      const cutAt = statSync(out).size;
+      const second = await request(url, { headers: { authorization: authHeader, range: `bytes=${cutAt}-`, 'if-range': `"${sha256}"` } });
+      if (second.statusCode !== 206) throw new Error(`resume got ${second.statusCode}`);
+      await pipeline(second.body, createWriteStream(out, { flags: 'a' }));
+      const ms = performance.now() - t0;
+      if ((await fileSha(out)) !== sha256) throw new Error('resumed file differs');
+      rmSync(out);
+      // Let the cut connection's close reach the server so its byte count is final.
+      await new Promise((r2) => setTimeout(r2, 200));
+      const sent = (await serverBytes()) - before;
+      const extra = sent - size;
+      const entry = { rep: r, cutAtBytes: cutAt, serverBytes: sent, extraBytes: extra, extraPct: +((extra / size) * 100).toFixed(3), ms: +ms.toFixed(1) };
+      resumes.push(entry);
+      console.log(JSON.stringify({ resume: entry }));
+    }
+
+    const of = (c: 'undici' | 'curl') => reps.filter((x) => x.client === c);
+    const undiciMBs = median(of('undici').map((x) => x.mbPerSec));
+    const curlMBs = median(of('curl').map((x) => x.mbPerSec));
+    const resumeExtraPct = median(resumes.map((x) => x.extraPct));
+    const pkg = (name: string) => (JSON.parse(readFileSync(join(here, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    const out = {
+      bench: 'download',
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), platform: process.platform, arch: process.arch },
+      versions: { node: process.version, undici: pkg('undici'), fastify: pkg('fastify'), curl: execFileSync('curl', ['--version']).toString().split('\n')[0] },
+      params: { artifactBytes: size, reps: REPS, endpoint: 'GET /v1/artifacts/:sha256 (device Basic auth, entitlement check)', resumeCutFraction: 0.4, loopback: true },
+      upload: { ms: +uploadMs.toFixed(1), mbPerSec: +(MB / (uploadMs / 1000)).toFixed(1) },
+      reps,
+      resumes,
+      medians: { undiciMBps: undiciMBs, curlMBps: curlMBs, resumeExtraPct },
+      ratios: { undiciVsCurl: +(undiciMBs / curlMBs).toFixed(3), targetUndiciVsCurl: 0.9, resumeExtraPct, targetResumeExtraPct: 5 },
+    };
+    const file = join(here, '..', '..', 'bench-results', 'download.json');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(out, null, 2));
+    console.log(JSON.stringify({ medians: out.medians, ratios: out.ratios, upload: out.upload }, null, 2));
+    console.log(`written to ${file}`);
+  } finally {
+    child.send({ cmd: 'exit' });
+    await new Promise((r) => child.once('exit', r));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--serve')) await serve();
+else await main();
