@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { indexRetained, topicMatches, type RetainedPersistence } from '../../src/broker/retained-index.ts';
 
