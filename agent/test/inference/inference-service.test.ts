@@ -87,8 +87,9 @@ describe('InferenceService', () => {
     await Promise.all(clients);
     expect(failures).toEqual([]);
     expect(new Set(versions)).toEqual(new Set(['1', '2']));
-    // Once a request after the switch answered from v2, no later-started request goes to v1.
-    expect(versions.slice(versions.indexOf('2') + 8).every((v) => v === '2')).toBe(true);
+    // Once v2 has answered, the only v1 answers still to come are requests started before the
+    // switch: at most one per other client.
+    expect(versions.slice(versions.indexOf('2')).filter((v) => v === '1').length).toBeLessThan(8);
     expect(s.status()[0]).toMatchObject({ active: { version: '2' }, previous: { version: '1' } });
     expect(s.health('tiny-mlp')).toMatchObject({ version: '2', errors: 0 });
     expect(s.health('tiny-mlp')?.requests).toBeGreaterThan(0);
@@ -112,14 +113,16 @@ describe('InferenceService', () => {
 
   it('fails in-flight requests with a code when a worker dies and serves again after the restart', async () => {
     const s = service();
-    await s.load(models.spec('mnist-edge-int8'));
-    const inFlight = Array.from({ length: 4 }, () => s.infer('mnist-edge', [floatInput(64, 784)]));
-    const active = s['hosts'].get('mnist-edge')?.activeModel as OnnxLoadedModel;
-    await active.terminateWorker();
+    await s.load(models.spec('heavy-conv-fp32'));
+    const input = { name: 'input', datatype: 'FP32' as const, shape: [1, 3, 64, 64], data: new Float32Array(3 * 64 * 64) };
+    const inFlight = Array.from({ length: 4 }, () => s.infer('heavy-conv', [input]));
+    const active = s['hosts'].get('heavy-conv')?.activeModel as OnnxLoadedModel;
+    await active.killWorker();
     const codes = await Promise.all(inFlight.map(codeOf));
     expect(codes.every((c) => c === 'resolved' || c === 'FLT_INFER_WORKER_EXITED')).toBe(true);
-    expect((await s.infer('mnist-edge', [floatInput(1, 784)])).outputs[0]?.shape).toEqual([1, 10]);
-    expect(await s.registry.getSingleMetricAsString('flotilla_agent_inference_worker_restarts_total')).toContain('model="mnist-edge"');
+    expect(codes).toContain('FLT_INFER_WORKER_EXITED');
+    expect((await s.infer('heavy-conv', [input])).outputs[0]?.shape).toEqual([1, 10]);
+    expect(await s.registry.getSingleMetricAsString('flotilla_agent_inference_worker_restarts_total')).toContain('model="heavy-conv"');
   });
 
   it('gives the same answers with micro-batching as without', async () => {

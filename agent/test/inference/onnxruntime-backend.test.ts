@@ -11,7 +11,7 @@ let models: BuiltModels;
 const backend = new OnnxRuntimeBackend();
 
 beforeAll(async () => {
-  models = await buildFixtures(['tiny-mlp-fp32', 'mnist-edge-int8', 'mnist-edge-int8-unloadable']);
+  models = await buildFixtures(['tiny-mlp-fp32', 'mnist-edge-int8', 'mnist-edge-int8-unloadable', 'heavy-conv-fp32']);
 }, 120_000);
 
 afterAll(async () => {
@@ -63,6 +63,31 @@ describe('OnnxRuntimeBackend', () => {
       expect(correct / evalSet.labels.length).toBeGreaterThan(0.85);
     } finally {
       await loaded.unload();
+    }
+  });
+
+  it('gives the same answers over the shared-memory lane, the message fallback for large tensors, and the post-message channel', async () => {
+    const lane = await backend.load(models.spec('mnist-edge-int8'));
+    const posted = new OnnxRuntimeBackend({ channel: 'post-message' });
+    try {
+      const viaPost = await posted.load(models.spec('mnist-edge-int8'));
+      // 1 row (3 KB) fits the 64 KiB lane; 64 rows (200 KB) travel by message.
+      for (const rows of [1, 64]) {
+        const input = floatInput(rows, 784, rows);
+        const [a] = await lane.infer([input]);
+        const [b] = await viaPost.infer([input]);
+        expect(a?.shape).toEqual([rows, 10]);
+        expect(Array.from(a?.data as Float32Array)).toEqual(Array.from(b?.data as Float32Array));
+      }
+      // Many at once: one rides the lane, the rest queue on the port; every answer matches its request.
+      const inputs = Array.from({ length: 20 }, (_, i) => floatInput(1, 784, i + 100));
+      const together = await Promise.all(inputs.map((x) => lane.infer([x])));
+      const oneByOne: Tensor[][] = [];
+      for (const x of inputs) oneByOne.push(await viaPost.infer([x]));
+      together.forEach((t, i) => expect(Array.from(t[0]?.data as Float32Array)).toEqual(Array.from(oneByOne[i]?.[0]?.data as Float32Array)));
+    } finally {
+      await lane.unload();
+      await posted.close();
     }
   });
 
@@ -131,14 +156,15 @@ describe('OnnxRuntimeBackend', () => {
     const crashes: string[] = [];
     const b = new OnnxRuntimeBackend({ events: { onWorkerExit: (e) => crashes.push(e.error.code) } });
     try {
-      const loaded = await b.load(models.spec('mnist-edge-int8'));
-      const inFlight = Array.from({ length: 5 }, () => loaded.infer([floatInput(64, 784)]));
-      await loaded.terminateWorker();
+      const loaded = await b.load(models.spec('heavy-conv-fp32'));
+      // About 10 ms each: the worker is still busy with them when it is killed.
+      const inFlight = Array.from({ length: 5 }, () => loaded.infer([{ name: 'input', datatype: 'FP32', shape: [1, 3, 64, 64], data: new Float32Array(3 * 64 * 64) }]));
+      await loaded.killWorker();
       const codes = await Promise.all(inFlight.map(codeOf));
       expect(codes.every((c) => c === 'resolved' || c === 'FLT_INFER_WORKER_EXITED')).toBe(true);
       expect(codes).toContain('FLT_INFER_WORKER_EXITED');
       expect(crashes).toEqual(['FLT_INFER_WORKER_EXITED']);
-      const after = await loaded.infer([floatInput(1, 784)]);
+      const after = await loaded.infer([{ name: 'input', datatype: 'FP32', shape: [1, 3, 64, 64], data: new Float32Array(3 * 64 * 64) }]);
       expect(after[0]?.shape).toEqual([1, 10]);
       expect(loaded.state).toBe('serving');
       expect(loaded.workerRestarts).toBe(1);
@@ -151,7 +177,7 @@ describe('OnnxRuntimeBackend', () => {
     const b = new OnnxRuntimeBackend({ maxRestarts: 0 });
     try {
       const loaded = await b.load(models.spec('tiny-mlp-fp32'));
-      await loaded.terminateWorker();
+      await loaded.killWorker();
       await expect.poll(() => loaded.state).toBe('failed');
       expect(await codeOf(loaded.infer([floatInput(1, 16)]))).toBe('FLT_INFER_UNAVAILABLE');
     } finally {

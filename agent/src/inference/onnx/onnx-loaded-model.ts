@@ -93,17 +93,18 @@ export class OnnxLoadedModel implements LoadedModel {
     if (!opts.validated) validateInputs(this.inputs, inputs);
     this.inFlight++;
     try {
-      const worker = await this.pickWorker();
+      // A ready worker is picked without an await: this is the hot path.
+      const worker = this.readyWorker() ?? (await this.restartedWorker());
       return await worker.run(inputs, opts.outputs, opts.transfer === true);
     } finally {
       if (--this.inFlight === 0) this.drained?.();
     }
   }
 
-  /** Fault injection for tests: kills one worker thread as a crash would. */
-  async terminateWorker(index = 0): Promise<void> {
+  /** Fault injection: makes one worker thread exit between runs, as a crash would (see SessionWorker.kill). */
+  async killWorker(index = 0): Promise<void> {
     const w = await this.workers[index];
-    await w?.terminate();
+    await w?.kill();
   }
 
   unload(): Promise<void> {
@@ -118,8 +119,10 @@ export class OnnxLoadedModel implements LoadedModel {
     this.onUnloaded?.();
   }
 
-  private async pickWorker(): Promise<SessionWorker> {
-    // Least pending first, round robin among equals; with one worker this is just that worker.
+  private readyWorker(): SessionWorker | undefined {
+    const only = this.workers.length === 1 ? this.workers[0] : undefined;
+    if (only instanceof SessionWorker) return only;
+    // Least pending first, round robin among equals.
     const n = this.workers.length;
     let best: SessionWorker | undefined;
     for (let k = 0; k < n; k++) {
@@ -127,7 +130,11 @@ export class OnnxLoadedModel implements LoadedModel {
       if (w instanceof SessionWorker && (!best || w.pending < best.pending)) best = w;
     }
     this.next = (this.next + 1) % n;
-    if (best) return best;
+    return best;
+  }
+
+  /** Every worker is restarting: wait for the first. */
+  private async restartedWorker(): Promise<SessionWorker> {
     const restarted = await this.workers[0];
     if (!restarted) throw new FlotillaError('FLT_INFER_UNAVAILABLE', `${this.model}@${this.version} failed: its worker could not be restarted`);
     return restarted;

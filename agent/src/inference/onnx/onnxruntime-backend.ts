@@ -16,6 +16,12 @@ export interface OnnxRuntimeBackendOptions {
   maxRestarts?: number;
   loadTimeoutMs?: number;
   closeTimeoutMs?: number;
+  /** How requests reach the worker (default shared-memory; see SessionWorkerOptions). */
+  channel?: SessionWorkerOptions['channel'];
+  /** Fast-lane bytes per worker for the shared-memory channel (default 64 KiB). */
+  laneBytes?: number;
+  /** Agent-thread polling before sleeping, shared-memory channel only (default 0; see SessionWorkerOptions). */
+  spinUs?: number;
   timers?: Timers;
   events?: OnnxLoadedModelEvents;
 }
@@ -53,6 +59,9 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       loadTimeoutMs: this.opts.loadTimeoutMs ?? 60_000,
       closeTimeoutMs: this.opts.closeTimeoutMs ?? 5_000,
       ...(this.opts.timers ? { timers: this.opts.timers } : {}),
+      ...(this.opts.channel ? { channel: this.opts.channel } : {}),
+      ...(this.opts.laneBytes !== undefined ? { laneBytes: this.opts.laneBytes } : {}),
+      ...(this.opts.spinUs !== undefined ? { spinUs: this.opts.spinUs } : {}),
     };
     const first = await SessionWorker.start(workerOpts);
     // Further workers use the provider the first one settled on.

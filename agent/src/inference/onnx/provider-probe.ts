@@ -1,4 +1,5 @@
 import type { ExecutionProvider } from '@flotilla/protocol';
+import type * as OrtModule from 'onnxruntime-node';
 
 /** The providers onnxruntime can serve, in Flotilla's preference order. */
 export type OrtProvider = Extract<ExecutionProvider, 'tensorrt' | 'cuda' | 'cpu'>;
@@ -13,8 +14,10 @@ export type AvailableProviders = () => readonly ExecutionProvider[] | Promise<re
 
 /** What this onnxruntime-node build was compiled with (CPU is always there). */
 export const ortAvailableProviders: AvailableProviders = async () => {
-  const ort = (await import('onnxruntime-node')).default;
-  const names = new Set(ort.listSupportedBackends().map((b) => b.name));
+  // onnxruntime-node is CommonJS: under tsx its exports sit on the namespace, under vitest on `default`.
+  const mod = (await import('onnxruntime-node')) as typeof OrtModule & { default?: typeof OrtModule };
+  const list = mod.listSupportedBackends ?? mod.default?.listSupportedBackends;
+  const names = new Set((list?.() ?? []).map((b) => b.name));
   names.add('cpu');
   return ORT_PROVIDERS.filter((p) => names.has(p));
 };

@@ -1,9 +1,14 @@
+import type { MessagePort } from 'node:worker_threads';
+
 /** Messages between the agent thread and session-worker.mjs (that file is plain JavaScript). */
 
 export interface WorkerInit {
   path: string;
   providers: string[];
   intraOpThreads: number;
+  /** Shared-memory channel only: the fast lane and the port the worker drains after each wake-up. */
+  lane?: SharedArrayBuffer;
+  port?: MessagePort;
 }
 
 export interface WireTensor {
@@ -26,7 +31,8 @@ export interface ProviderAttempt {
   error: string;
 }
 
-export type ToWorker = { t: 'run'; id: number; feeds: WireTensor[]; outputs?: string[] } | { t: 'close' };
+/** exit-now: fault injection, the thread exits at its next message check as a crash would. */
+export type ToWorker = { t: 'run'; id: number; feeds: WireTensor[]; outputs?: string[] } | { t: 'close' } | { t: 'exit-now' };
 
 export type FromWorker =
   | { t: 'ready'; provider: string; attempts: ProviderAttempt[]; inputs: WireSpec[]; outputs: WireSpec[] }

@@ -1,12 +1,17 @@
-import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { ExecutionProvider } from '@flotilla/protocol';
 import { FlotillaError } from '@flotilla/protocol';
 import { systemTimers, type Timers } from '../../runtime/timers.ts';
 import { ORT_TYPE_OF, datatypeOfOrt } from '../datatypes.ts';
 import type { Tensor, TensorData, TensorSpec } from '../types.ts';
+import { C_FAST, C_REQ, C_RESP, C_STATUS, STATUS_OK, SharedLane } from './shared-lane.ts';
 import type { FromWorker, ProviderAttempt, ToWorker, WireSpec, WireTensor, WorkerInit } from './session-worker-protocol.ts';
 
 const WORKER_URL = new URL('./session-worker.mjs', import.meta.url);
+
+// Atomics.waitAsync is in Node 20 (V8 11) but not in the ES2023 lib this repository compiles against.
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> | string } }).waitAsync;
 
 export interface SessionWorkerOptions {
   path: string;
@@ -14,6 +19,19 @@ export interface SessionWorkerOptions {
   intraOpThreads: number;
   loadTimeoutMs: number;
   closeTimeoutMs: number;
+  /**
+   * shared-memory (default): the worker sleeps in Atomics.wait and small tensors travel through a
+   * SharedArrayBuffer; post-message: plain worker messages with transferred buffers.
+   */
+  channel?: 'shared-memory' | 'post-message';
+  /** Fast-lane data bytes for the shared-memory channel (default 64 KiB); larger requests are posted. */
+  laneBytes?: number;
+  /**
+   * Shared-memory channel: poll the lane this long (µs) on the agent thread before sleeping on
+   * Atomics.waitAsync. It blocks the event loop that long at most and burns a core meanwhile, so it
+   * is off by default; it only pays for models that answer within microseconds.
+   */
+  spinUs?: number;
   timers?: Timers;
 }
 
@@ -51,6 +69,10 @@ function tensorOf(w: WireTensor): Tensor {
 export class SessionWorker {
   readonly ready: SessionWorkerReady;
   private readonly worker: Worker;
+  /** Where requests are posted: the worker itself, or the port it drains after each wake-up. */
+  private readonly mailbox: Worker | MessagePort;
+  private readonly lane: SharedLane | undefined;
+  private laneBusy = false;
   private readonly pendingRuns = new Map<number, Pending>();
   private readonly exitListeners: Array<(err: FlotillaError) => void> = [];
   private readonly opts: SessionWorkerOptions;
@@ -58,11 +80,13 @@ export class SessionWorker {
   private exited = false;
   private closing: Promise<void> | undefined;
 
-  private constructor(worker: Worker, ready: SessionWorkerReady, opts: SessionWorkerOptions) {
+  private constructor(worker: Worker, ready: SessionWorkerReady, opts: SessionWorkerOptions, shared?: { lane: SharedLane; port: MessagePort }) {
     this.worker = worker;
     this.ready = ready;
     this.opts = opts;
-    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    this.lane = shared?.lane.bind(ready.inputs, ready.outputs);
+    this.mailbox = shared?.port ?? worker;
+    this.mailbox.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', () => undefined); // the 'exit' that follows is what counts
     worker.once('exit', (code) => this.onWorkerExit(code));
   }
@@ -70,15 +94,25 @@ export class SessionWorker {
   /** Starts a thread and opens the session, walking the provider list. Rejects with FLT_INFER_LOAD_FAILED. */
   static start(opts: SessionWorkerOptions): Promise<SessionWorker> {
     const timers = opts.timers ?? systemTimers;
+    const shared = (opts.channel ?? 'shared-memory') === 'shared-memory' ? { lane: new SharedLane(opts.laneBytes ?? 65_536), channel: new MessageChannel() } : undefined;
     const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads };
+    if (shared) Object.assign(init, { lane: shared.lane.buffer, port: shared.channel.port2 });
     return new Promise((resolve, reject) => {
       let settled = false;
-      const worker = new Worker(WORKER_URL, { workerData: init, stdout: false, stderr: false });
+      const worker = new Worker(WORKER_URL, { workerData: init, transferList: shared ? [shared.channel.port2] : [], stdout: false, stderr: false });
       const fail = (message: string, details?: unknown): void => {
         if (settled) return;
         settled = true;
         timers.clearTimeout(timer);
-        void worker.terminate();
+        // Not terminate(): a thread inside a native onnxruntime call must not be stopped (see kill()).
+        // A slow load that finishes later reads 'close' and ends itself; a failed one has already ended.
+        (shared?.channel.port1 ?? worker).postMessage({ t: 'close' } satisfies ToWorker);
+        if (shared) {
+          Atomics.add(shared.lane.ctrl, C_REQ, 1);
+          Atomics.notify(shared.lane.ctrl, C_REQ);
+        }
+        worker.unref();
+        worker.once('exit', () => shared?.channel.port1.close());
         reject(new FlotillaError('FLT_INFER_LOAD_FAILED', message, details));
       };
       const timer = timers.setTimeout(() => fail(`loading ${opts.path} took longer than ${opts.loadTimeoutMs} ms`), opts.loadTimeoutMs);
@@ -96,7 +130,7 @@ export class SessionWorker {
         }
         settled = true;
         timers.clearTimeout(timer);
-        resolve(new SessionWorker(worker, ready, opts));
+        resolve(new SessionWorker(worker, ready, opts, shared ? { lane: shared.lane, port: shared.channel.port1 } : undefined));
       });
       worker.once('error', (err) => fail(`worker failed while loading: ${err.message}`));
       worker.once('exit', (code) => fail(`worker exited with code ${code} while loading`));
@@ -119,13 +153,15 @@ export class SessionWorker {
   run(inputs: readonly Tensor[], outputs: readonly string[] | undefined, transfer: boolean): Promise<Tensor[]> {
     if (!this.alive) return Promise.reject(new FlotillaError('FLT_INFER_UNAVAILABLE', 'the worker is not running'));
     const id = this.nextId++;
+    if (this.lane && !this.laneBusy && this.lane.write(id, inputs, outputs)) return this.runFast(this.lane, id);
     const feeds: WireTensor[] = inputs.map((t) => ({ name: t.name, type: ORT_TYPE_OF[t.datatype], dims: t.shape, data: t.data }));
     const msg: ToWorker = outputs ? { t: 'run', id, feeds, outputs: [...outputs] } : { t: 'run', id, feeds };
     return new Promise<Tensor[]>((resolve, reject) => {
       this.pendingRuns.set(id, { resolve, reject });
       try {
-        if (transfer) this.worker.postMessage(msg, transferList(inputs));
-        else this.worker.postMessage(msg);
+        if (transfer) this.mailbox.postMessage(msg, transferList(inputs));
+        else this.mailbox.postMessage(msg);
+        this.wake();
       } catch (err) {
         this.pendingRuns.delete(id);
         reject(new FlotillaError('FLT_INFER_BAD_INPUT', `input could not be sent to the worker: ${(err as Error).message}`));
@@ -139,19 +175,69 @@ export class SessionWorker {
     return this.closing;
   }
 
-  /** Kills the thread at once (fault injection and last resort): requests in flight fail with FLT_INFER_WORKER_EXITED. */
-  async terminate(): Promise<void> {
-    await this.worker.terminate();
+  /**
+   * Fault injection: the thread exits (code 1) at its next message check, between runs, as a crash
+   * would; requests in flight fail with FLT_INFER_WORKER_EXITED. Not `worker.terminate()`: stopping
+   * a thread while onnxruntime-node is inside `session.run` aborts the whole process (the addon
+   * throws a Napi::Error into a terminating environment and std::terminate follows).
+   */
+  kill(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.mailbox.postMessage({ t: 'exit-now' } satisfies ToWorker);
+    this.wake();
+    return exited;
   }
 
   private async doClose(): Promise<void> {
     if (this.exited) return;
     const timers = this.opts.timers ?? systemTimers;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    const timer = timers.setTimeout(() => void this.worker.terminate(), this.opts.closeTimeoutMs);
-    this.worker.postMessage({ t: 'close' } satisfies ToWorker);
-    await exited;
-    timers.clearTimeout(timer);
+    // Past the deadline the thread is let go (unref'd) rather than terminated: it may be inside a
+    // native run, and terminating it there would abort the process (see kill()).
+    const deadline = new Promise<void>((resolve) => {
+      const timer = timers.setTimeout(() => {
+        this.worker.unref();
+        resolve();
+      }, this.opts.closeTimeoutMs);
+      void exited.then(() => timers.clearTimeout(timer));
+    });
+    this.mailbox.postMessage({ t: 'close' } satisfies ToWorker);
+    this.wake();
+    await Promise.race([exited, deadline]);
+  }
+
+  /** Wakes a worker sleeping in Atomics.wait so it drains its port (no-op for the post-message channel). */
+  private wake(): void {
+    if (!this.lane) return;
+    Atomics.add(this.lane.ctrl, C_REQ, 1);
+    Atomics.notify(this.lane.ctrl, C_REQ);
+  }
+
+  private runFast(lane: SharedLane, id: number): Promise<Tensor[]> {
+    this.laneBusy = true;
+    const answered = Atomics.load(lane.ctrl, C_RESP);
+    Atomics.store(lane.ctrl, C_FAST, 1);
+    return new Promise<Tensor[]>((resolve, reject) => {
+      this.pendingRuns.set(id, { resolve, reject });
+      this.wake();
+      const done = (): void => {
+        this.laneBusy = false;
+        const pending = this.pendingRuns.get(id);
+        // Gone: the worker exited and the request already failed. POSTED: the answer comes by message.
+        if (!pending || lane.ctrl[C_STATUS] !== STATUS_OK) return;
+        this.pendingRuns.delete(id);
+        pending.resolve(lane.read());
+      };
+      const spinUs = this.opts.spinUs ?? 0;
+      if (spinUs > 0) {
+        const until = performance.now() + spinUs / 1000;
+        while (Atomics.load(lane.ctrl, C_RESP) === answered && performance.now() < until);
+      }
+      const wait = waitAsync(lane.ctrl, C_RESP, answered);
+      if (wait.async) void (wait.value as Promise<unknown>).then(done);
+      else done();
+    });
   }
 
   private onMessage(msg: FromWorker): void {
@@ -165,6 +251,12 @@ export class SessionWorker {
 
   private onWorkerExit(code: number): void {
     this.exited = true;
+    if (this.mailbox !== this.worker) (this.mailbox as MessagePort).close();
+    if (this.lane) {
+      // Release a fast-lane waiter the dead worker will never answer.
+      Atomics.add(this.lane.ctrl, C_RESP, 1);
+      Atomics.notify(this.lane.ctrl, C_RESP);
+    }
     const err = new FlotillaError('FLT_INFER_WORKER_EXITED', `the inference worker exited (code ${code})`);
     for (const pending of this.pendingRuns.values()) pending.reject(err);
     this.pendingRuns.clear();
