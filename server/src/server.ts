@@ -18,6 +18,7 @@ import { bindDeviceGauge, createServerMetrics, type ServerMetrics } from './metr
 import { buildHttpApp } from './http/app.ts';
 import { FleetBroker } from './broker/index.ts';
 import { createRegistry, type RegistryServices } from './registry/index.ts';
+import { RolloutEngine, RolloutScheduler, variantResolverFromRegistry } from './rollouts/index.ts';
 
 export interface ServerDeps {
   now?: () => number;
@@ -54,6 +55,8 @@ export class FlotillaServer {
   readonly enrollmentTokens: EnrollmentTokens;
   readonly bootstrap: BootstrapSecrets;
   readonly registry: RegistryServices;
+  readonly rollouts: RolloutEngine;
+  readonly #rolloutScheduler: RolloutScheduler;
   #addresses: ListeningAddresses | null = null;
   #closing: Promise<void> | null = null;
   #mqttUrls: { tcp: string; ws?: string };
@@ -71,6 +74,7 @@ export class FlotillaServer {
     enrollmentTokens: EnrollmentTokens;
     bootstrap: BootstrapSecrets;
     registry: RegistryServices;
+    rollouts: RolloutEngine;
     mqttUrls: { tcp: string; ws?: string };
   }) {
     this.config = parts.config;
@@ -85,6 +89,8 @@ export class FlotillaServer {
     this.enrollmentTokens = parts.enrollmentTokens;
     this.bootstrap = parts.bootstrap;
     this.registry = parts.registry;
+    this.rollouts = parts.rollouts;
+    this.#rolloutScheduler = new RolloutScheduler(parts.rollouts, { onError: (err) => parts.logger.error({ err }, 'rollout tick failed') });
     this.#mqttUrls = parts.mqttUrls;
   }
 
@@ -129,13 +135,30 @@ export class FlotillaServer {
       });
       const fleet = new FleetAdmin({ db, devices, audit, link, now });
       const registry = await createRegistry({ config, dataDir, db, audit, devices, now });
+      const rollouts = new RolloutEngine({
+        db,
+        devices,
+        publisher: fleet,
+        audit,
+        now,
+        resolver: variantResolverFromRegistry(registry.resolver),
+        registry: metrics.registry,
+        logger: logger.child({ part: 'rollouts' }),
+      });
       const ingest = new DeviceIngest({ db, devices, link, admin: fleet, metrics, logger: logger.child({ part: 'ingest' }), now });
       broker = await FleetBroker.create({
         auth: { authenticate: (id, secret) => enrollment.authenticate(id, secret) },
         events: {
           deviceConnected: (id) => ingest.connected(id),
           deviceDisconnected: (id) => ingest.disconnected(id),
-          deviceMessage: (id, channel, payload) => ingest.message(id, channel, payload),
+          deviceMessage: (id, channel, payload) => {
+            ingest.message(id, channel, payload);
+            // The ingest stored a valid report synchronously; rollouts judge it from the stored copy.
+            if (channel === 'reported') {
+              const reported = devices.get(id)?.reported;
+              if (reported) rollouts.onDeviceReported(id, reported);
+            }
+          },
         },
         logger: logger.child({ part: 'broker' }),
         registry: metrics.registry,
@@ -153,9 +176,10 @@ export class FlotillaServer {
         fleet,
         metrics,
         registry,
+        rollouts,
         isReady: () => server !== null && server.#addresses !== null && server.#closing === null,
       });
-      server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, mqttUrls });
+      server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, rollouts, mqttUrls });
       return server;
     } catch (err) {
       db.close();
@@ -182,6 +206,7 @@ export class FlotillaServer {
       mqtt: this.#mqttUrls.tcp,
       ws: this.#mqttUrls.ws ?? null,
     };
+    this.#rolloutScheduler.start();
     return this.#addresses;
   }
 
@@ -194,6 +219,8 @@ export class FlotillaServer {
     const deadline = new Promise<'timeout'>((r) => setTimeout(r, this.config.shutdownTimeoutMs, 'timeout').unref());
     const steps = async () => {
       // Reverse order of start: stop taking requests and device traffic, commit what arrived, close the database.
+      this.#rolloutScheduler.close();
+      await this.rollouts.close();
       await Promise.allSettled([this.http.close(), this.broker.close()]);
       this.ingest.flush();
     };

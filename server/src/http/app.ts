@@ -11,6 +11,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { modelRoutes } from './routes/models.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
 export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
@@ -49,6 +50,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   auditRoutes(app, ctx);
   modelRoutes(app, ctx);
   keyRoutes(app, ctx);
+  rolloutRoutes(app, ctx);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
   await app.register(async (scope) => artifactRoutes(scope, ctx));
   return app;

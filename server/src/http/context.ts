@@ -8,6 +8,7 @@ import type { Enrollment } from '../fleet/enrollment.ts';
 import type { FleetAdmin } from '../fleet/fleet-admin.ts';
 import type { DeviceStore } from '../fleet/device-store.ts';
 import type { ServerMetrics } from '../metrics/server-metrics.ts';
+import type { RolloutEngine } from '../rollouts/index.ts';
 import type { RegistryServices } from '../registry/index.ts';
 
 /** The services the REST routes call. Routes hold no state of their own. */
@@ -23,6 +24,7 @@ export interface HttpContext {
   fleet: FleetAdmin;
   metrics: ServerMetrics;
   registry: RegistryServices;
+  rollouts: RolloutEngine;
   /** True while the server can serve: database open, broker listening, not shutting down. */
   isReady(): boolean;
 }
