@@ -7,6 +7,8 @@ interface RouteCase {
   url: string;
   role: Role;
   payload?: object;
+  /** The registered route pattern, where the url's parameters are not `dev-1` or a uuid. */
+  route?: string;
 }
 
 const uuid = '00000000-0000-4000-8000-000000000000';
@@ -29,7 +31,44 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', url: '/v1/enrollment-tokens', role: 'admin' },
   { method: 'DELETE', url: `/v1/enrollment-tokens/${uuid}`, role: 'admin' },
   { method: 'GET', url: '/v1/audit', role: 'admin' },
+  // Model registry (docs/registry.md). Artifact and manifest downloads also admit a device credential.
+  ...registryRoutes(),
 ];
+
+function registryRoutes(): RouteCase[] {
+  const v = '/v1/models/:name/versions/:version';
+  const at = (pattern: string) => pattern.replace(':name', 'm1').replace(':version', '1.0.0').replace(':variantId', 'v1').replace(':sha256', 'a'.repeat(64));
+  const tensor = { name: 'x', dtype: 'float32', shape: [-1, 4] };
+  const metadata = { inputs: [tensor], outputs: [tensor] };
+  const cases: Array<[RouteCase['method'], string, Role, object?]> = [
+    ['GET', '/v1/models', 'viewer'],
+    ['POST', '/v1/models', 'operator', { name: 'm-new' }],
+    ['GET', '/v1/models/:name', 'viewer'],
+    ['PATCH', '/v1/models/:name', 'operator', { description: 'x' }],
+    ['GET', '/v1/models/:name/versions', 'viewer'],
+    ['POST', '/v1/models/:name/versions', 'operator', { version: '1', metadata }],
+    ['GET', v, 'viewer'],
+    ['PATCH', v, 'operator', { metadata }],
+    ['DELETE', v, 'operator'],
+    ['POST', `${v}/variants`, 'operator', { id: 'x', format: 'onnx', precision: 'fp32', constraints: {} }],
+    ['DELETE', `${v}/variants/:variantId`, 'operator'],
+    ['PUT', `${v}/variants/:variantId/artifact`, 'operator'],
+    ['POST', `${v}/publish`, 'operator', {}],
+    ['GET', `${v}/unsigned-manifest`, 'viewer'],
+    ['POST', `${v}/signatures`, 'operator', { keyId: 'a'.repeat(64), sig: `${'A'.repeat(86)}==` }],
+    ['GET', `${v}/manifest`, 'viewer'],
+    ['POST', `${v}/entitlements`, 'operator', { deviceId: 'dev-1' }],
+    ['GET', `${v}/resolve?device=dev-1`, 'viewer'],
+    ['POST', `${v}/resolve`, 'viewer', { inventory: { arch: 'x86_64', gpu: null, executionProviders: ['cpu'] } }],
+    ['GET', '/v1/artifacts/:sha256', 'viewer'],
+    ['POST', '/v1/keys', 'admin', { publicKey: 'x'.repeat(44) }],
+    ['POST', '/v1/keys/rotations', 'admin', { rotation: {} }],
+  ];
+  return cases.map(([method, route, role, payload]) => ({ method, url: at(route), role, route: route.split('?')[0]!, ...(payload ? { payload } : {}) }));
+}
+
+/** Public by design: the trusted release keys hold only public keys (docs/registry.md). */
+const PUBLIC = new Set(['/v1/enroll', '/v1/keys', '/v1/keys/rotations']);
 
 const below: Record<Role, Role[]> = { viewer: [], operator: ['viewer'], admin: ['viewer', 'operator'] };
 
@@ -50,11 +89,11 @@ describe('admin API authentication and roles', () => {
       .split('\n')
       .filter((l) => l.includes('/v1/'));
     expect(registered.length).toBeGreaterThan(0);
-    const known = new Set(ROUTES.map((r) => `${r.method} ${r.url.replace('dev-1', ':id').replace(uuid, ':id')}`));
+    const known = new Set(ROUTES.map((r) => `${r.method} ${r.route ?? r.url.replace('dev-1', ':id').replace(uuid, ':id')}`));
     for (const line of registered) {
       const m = /(\/v1\/\S*) \(([A-Z, ]+)\)/.exec(line);
-      if (!m || m[1] === '/v1/enroll') continue;
-      for (const method of m[2]!.split(', ').filter((x) => x !== 'HEAD')) {
+      if (!m) continue;
+      for (const method of m[2]!.split(', ').filter((x) => x !== 'HEAD' && !(PUBLIC.has(m[1]!) && (x === 'GET' || m[1] === '/v1/enroll')))) {
         expect(known.has(`${method} ${m[1]}`), `${method} ${m[1]} has no auth case`).toBe(true);
       }
     }
