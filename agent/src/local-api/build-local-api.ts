@@ -1,5 +1,5 @@
 import { DEFAULT_LIMITS, type DecodeLimits } from '@flotilla/kserve';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AGENT_VERSION } from '../version.ts';
 import { installErrorHandlers } from './error-reply.ts';
 import type { LocalInference } from './local-inference.ts';
@@ -33,7 +33,7 @@ export function buildLocalApi(opts: LocalApiOptions): FastifyInstance {
     bodyLimit,
     requestTimeout: opts.requestTimeoutMs ?? 30_000,
     // Request logs on every inference call would cost more than the call on a small model.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   });
   // Every body is read as bytes and decoded by @flotilla/kserve, JSON included: one strict path,
