@@ -1,0 +1,63 @@
+/**
+ * pnpm bench:agent [-- --reps R --iterations N --quick]
+ *
+ * The agent's in-process inference figures: (a) overhead of InferenceService.infer over raw
+ * session.run, (b) event-loop lag under back-to-back heavy inference, (c) hot swap at 200
+ * requests/s. Prints each repetition and writes bench-results/agent-inprocess.json.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildModels, modelPath, type ModelCard } from '@flotilla/modelkit';
+import { arg } from './stats.ts';
+import { runEventLoop } from './inprocess/event-loop.ts';
+import { runHotSwap } from './inprocess/hot-swap.ts';
+import { runOverhead } from './inprocess/overhead.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const quick = process.argv.includes('--quick');
+const reps = arg('reps', quick ? 2 : 5);
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-agent-'));
+try {
+  console.log('building models…');
+  const cards = new Map((await buildModels(dir, { only: ['tiny-mlp-fp32', 'mnist-edge-int8', 'heavy-conv-fp32'] })).map((c) => [c.name, c]));
+  const startLoad = loadavg();
+
+  console.log('(a) in-process overhead over raw session.run, tiny-mlp-fp32 batch 1');
+  const overhead = await runOverhead({ modelPath: modelPath(dir, 'tiny-mlp-fp32'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 1000, reps });
+
+  console.log('(b) event-loop lag, heavy-conv-fp32 back to back');
+  const eventLoop = await runEventLoop({ modelPath: modelPath(dir, 'heavy-conv-fp32'), durationMs: arg('duration', quick ? 1000 : 3000), reps: Math.min(reps, 3) });
+
+  console.log('(c) hot swap at 200 requests/s, mnist-edge-int8');
+  const hotSwap = await runHotSwap({
+    modelPath: modelPath(dir, 'mnist-edge-int8'),
+    golden: (cards.get('mnist-edge-int8') as ModelCard).golden,
+    rate: 200,
+    windowMs: arg('window', quick ? 2000 : 4000),
+    reps,
+  });
+
+  const require = createRequire(import.meta.url);
+  const result = {
+    bench: 'agent-inprocess',
+    date: new Date().toISOString(),
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryBytes: totalmem(), loadAverageAtStart: startLoad, loadAverageAtEnd: loadavg() },
+    versions: { node: process.version, onnxruntimeNode: (require('onnxruntime-node/package.json') as { version: string }).version },
+    overhead,
+    eventLoop,
+    hotSwap,
+  };
+  mkdirSync(join(root, 'bench-results'), { recursive: true });
+  writeFileSync(join(root, 'bench-results', 'agent-inprocess.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log('\nsummary');
+  console.log(`  (a) overhead p50 (median of ${reps}): ` + Object.entries(overhead.medians).filter(([k]) => k !== 'raw').map(([k, v]) => `${k} +${v.overheadP50Us} µs (p99 +${v.overheadP99Us} µs)`).join(' | ') + `; raw p50 ${overhead.medians.raw?.p50Us} µs`);
+  console.log(`  (b) max event-loop lag: service ${eventLoop.medians.serviceMaxLagMs} ms vs raw main thread ${eventLoop.medians.rawMainThreadMaxLagMs} ms (idle machine noise ${eventLoop.medians.idleMaxLagMs} ms); p99 ${eventLoop.medians.serviceP99LagMs} / ${eventLoop.medians.rawMainThreadP99LagMs} / ${eventLoop.medians.idleP99LagMs} ms`);
+  console.log(`  (c) hot swap: steady p99 ${hotSwap.medians.steadyP99Ms} ms, swap p99 ${hotSwap.medians.swapP99Ms} ms, ratio ${hotSwap.medians.p99Ratio}, failed ${hotSwap.failedRequests}`);
+  console.log('  wrote bench-results/agent-inprocess.json');
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
