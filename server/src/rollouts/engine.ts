@@ -106,6 +106,8 @@ export class RolloutEngine {
   readonly #windows = new Map<string, MaintenanceWindowSchedule>();
   readonly #outbox: Array<{ deviceId: string; desired: DesiredState }> = [];
   readonly #inflight = new Set<Promise<void>>();
+  /** Reports waiting for the next tick, latest per device, with the time each arrived. */
+  readonly #reports = new Map<string, { reported: ReportedState; at: number }>();
   #reconciled = false;
   #joinScanDue = false;
   #closed = false;
@@ -283,20 +285,15 @@ export class RolloutEngine {
   // ---------------------------------------------------------------- hooks
 
   /**
-   * Device ingest calls this after it stored a device's reported state. Updates the device's part in
-   * every active rollout that notified it; cheap when it is in none (one indexed lookup).
+   * Device ingest calls this after it stored a device's reported state. The report is queued with its
+   * arrival time and applied at the next tick (the scheduler runs one at once), so a burst of reports
+   * commits in one transaction. Losing the queue in a crash loses nothing: the reports are stored on
+   * the devices and a new engine applies them on its first tick.
    */
   onDeviceReported(deviceId: string, reported: ReportedState): void {
     if (this.#closed) return;
-    const rows = this.store.notifiedForDevice(deviceId);
-    if (rows.length === 0) return;
-    const now = this.#d.now();
-    let changed = 0;
-    this.#tx(() => {
-      for (const row of rows) changed += this.#applyReport(row, row.r_model, row.r_version, reported, now);
-    });
-    this.#flush();
-    if (changed > 0) this.#wake();
+    this.#reports.set(deviceId, { reported, at: this.#d.now() });
+    this.#wake();
   }
 
   /** Call when a device was accepted or its labels changed: continuous rollouts look for newcomers on the next tick. */
@@ -316,6 +313,7 @@ export class RolloutEngine {
       this.#reconcile();
       this.#reconciled = true;
     }
+    result.changed += this.#drainReports();
     const scanJoins = this.#joinScanDue;
     this.#joinScanDue = false;
     for (const r of this.store.active()) {
@@ -342,6 +340,19 @@ export class RolloutEngine {
   }
 
   // ---------------------------------------------------------------- internals
+
+  #drainReports(): number {
+    if (this.#reports.size === 0) return 0;
+    const batch = [...this.#reports];
+    this.#reports.clear();
+    let changed = 0;
+    this.#tx(() => {
+      for (const [deviceId, { reported, at }] of batch) {
+        for (const row of this.store.notifiedForDevice(deviceId)) changed += this.#applyReport(row, row.r_model, row.r_version, reported, at);
+      }
+    });
+    return changed;
+  }
 
   #step(r: RolloutRow, now: number, scanJoins: boolean, result: TickResult): void {
     const spec = this.store.specOf(r);
@@ -500,7 +511,7 @@ export class RolloutEngine {
 
   /** Notifies pending devices of the stages reached so far, in cohort order, within the rate budget. */
   #notifyBatch(r: RolloutRow, spec: NormalizedSpec, stageCounts: readonly StageStateCount[], now: number): number {
-    let budget = this.#d.maxNotifyPerTick ?? 2000;
+    let budget = this.#d.maxNotifyPerTick ?? 500;
     if (spec.rate) {
       let notified = 0;
       let succeeded = 0;

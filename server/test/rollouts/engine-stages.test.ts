@@ -67,8 +67,10 @@ describe('stage advancement', () => {
     h.engine.create(OPERATOR, { ...base, id: 'flap', stages: [{ percent: 100, bakeTimeSec: 100 }] });
     h.engine.tick();
     h.report(d!, 'digits', '2.0.0', 'healthy');
+    h.engine.tick();
     h.advance(50_000);
     h.report(d!, 'digits', '2.0.0', 'activated');
+    h.engine.tick();
     h.advance(60_000);
     h.engine.tick();
     expect(h.inState('flap', 'notified')).toEqual([d]);
@@ -123,6 +125,7 @@ describe('stage advancement', () => {
     const gen = h.devices.desiredGeneration(d!);
     const stale = { appliedGeneration: gen - 1, models: { digits: { version: '1.0.0', state: 'failed' as const } } };
     h.engine.onDeviceReported(d!, stale);
+    h.engine.tick();
     expect(h.inState('stale', 'notified')).toEqual([d]);
   });
 });
