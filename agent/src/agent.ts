@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Compile } from 'typebox/compile';
 import {
   FlotillaError,
   decodeMessage,
@@ -10,6 +11,7 @@ import {
   type ErrorCode,
   type Inventory,
   type ReportedState,
+  ReportedState as ReportedStateSchema,
 } from '@flotilla/protocol';
 import type { FrozenAgentConfig } from './config/schema.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
@@ -32,6 +34,8 @@ import { StateReconciler } from './state/reconciler.ts';
 import { StateStore } from './state/state-store.ts';
 import { openAgentDatabase, type AgentDatabase } from './storage/database.ts';
 import { AGENT_VERSION } from './version.ts';
+
+const checkReported = Compile(ReportedStateSchema);
 
 /** Seams for tests and for later parts of the agent. Everything has a production default. */
 export interface AgentDeps {
@@ -105,6 +109,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #enrollmentCode: string | undefined;
   #inventory: Inventory | undefined;
   #authFailures = 0;
+  /** Models reported mid-apply for a generation not applied yet (OTA progress). */
+  #progress: ReportedState | undefined;
   #started = false;
   #closing: Promise<void> | undefined;
 
@@ -215,6 +221,41 @@ export class Agent extends EventEmitter<AgentEvents> {
   enqueueEvent(kind: string, data: EventData, opts: { priority?: OutboxPriority } = {}): EnqueueResult {
     if (this.#closing) throw new FlotillaError('FLT_AGENT_CLOSED');
     return this.outbox.enqueue(kind, data, opts);
+  }
+
+  /** The inventory collected at start (or on a `report` command); undefined if collection failed. */
+  get inventory(): Inventory | undefined {
+    return this.#inventory;
+  }
+
+  /** Server base URL and the device's HTTP Basic authorization (undefined before enrollment), for downloads. */
+  serverAccess(): { url: string; authorization: string | undefined } {
+    const credential = this.#identity.current.credential;
+    const authorization = credential ? `Basic ${Buffer.from(`${this.deviceId}:${credential}`).toString('base64')}` : undefined;
+    return { url: this.config.serverUrl, authorization };
+  }
+
+  /**
+   * Publishes the models part of the reported state between applies: OTA progress while a desired
+   * generation is being applied (`generation` = that one; published, not persisted, so a crash still
+   * re-applies it), or later changes to the last applied one (persisted). Older generations are ignored.
+   */
+  reportModels(models: ReportedState['models'], generation?: number): void {
+    if (this.#closing) return;
+    const applied = this.#reconciler.reported?.appliedGeneration;
+    const g = generation ?? applied;
+    if (g === undefined || (applied !== undefined && g < applied)) return;
+    const reported: ReportedState = { appliedGeneration: g, models };
+    if (g === applied) {
+      if (!this.#reconciler.replaceReported(reported)) return;
+      this.#progress = undefined;
+    } else {
+      if (!checkReported.Check(reported)) return;
+      this.#progress = reported;
+    }
+    const session = this.#session;
+    if (session?.connected) this.#send(session, 'reported', reported, { qos: 1 });
+    this.emit('reported', reported);
   }
 
   /** Resolves when no desired state is being applied (tests, orderly shutdown). */
@@ -388,6 +429,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.#inventory) this.#send(session, 'inventory', this.#inventory, { qos: 1 });
     const reported = this.#reconciler.reported;
     if (reported) this.#send(session, 'reported', reported, { qos: 1 });
+    if (this.#progress && this.#progress.appliedGeneration > (reported?.appliedGeneration ?? 0)) this.#send(session, 'reported', this.#progress, { qos: 1 });
     this.#sender.online((payload) => session.publish('events', payload, { qos: 1 }));
     this.#heartbeat.start();
     this.#reconciler.retryPending();
@@ -414,6 +456,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #onReported(reported: ReportedState): void {
+    if (this.#progress && this.#progress.appliedGeneration <= reported.appliedGeneration) this.#progress = undefined;
     this.metrics.appliedGeneration.set(reported.appliedGeneration);
     const session = this.#session;
     if (session?.connected) {

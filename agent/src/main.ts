@@ -1,7 +1,11 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { Agent } from './agent.ts';
 import { loadAgentConfig } from './config/load.ts';
+import { InferenceService } from './inference/service/inference-service.ts';
+import { startLocalApi, type RunningLocalApi } from './local-api/start-local-api.ts';
 import { createLogger } from './logger.ts';
+import { agentOtaHost, otaConfigFrom } from './ota/agent-host.ts';
+import { ModelManager } from './ota/model-manager.ts';
 
 /** EX_CONFIG from sysexits.h: systemd and K3s show it as a configuration error, not a crash. */
 const EXIT_CONFIG = 78;
@@ -18,13 +22,24 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const agent = await Agent.create(config, { logger });
+  // Owned here, closed last: the OTA manager installs into it and the local API serves from it.
+  const inference = new InferenceService();
+  const manager = config.ota.enabled
+    ? new ModelManager({ dataDir: config.dataDir, inference, logger: logger.child({ part: 'ota' }), config: otaConfigFrom(config.ota) })
+    : undefined;
+  const agent = await Agent.create(config, { logger, ...(manager ? { applier: manager } : {}) });
+  let localApi: RunningLocalApi | undefined;
+  const closeAll = async (): Promise<void> => {
+    await agent.close();
+    await Promise.allSettled([manager?.close(), localApi?.close()]);
+    await inference.close();
+  };
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    agent.close().then(
+    closeAll().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'close failed');
@@ -34,6 +49,19 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (manager) {
+    manager.attach(agentOtaHost(agent));
+    // Pin the release-signing keys right after the first enrollment (trust on first use).
+    agent.on('enrollment', (state) => {
+      if (state === 'accepted') manager.ensureTrust().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not pin release-signing keys yet'));
+    });
+    // Cached models load before any network: a device with no server in reach serves at once.
+    await manager.start();
+  }
+  if (config.localApi.enabled) {
+    localApi = await startLocalApi({ inference, host: config.localApi.host, port: config.localApi.port });
+    logger.info({ url: localApi.url }, 'local inference API listening');
+  }
   await agent.start();
   logger.info({ deviceId: agent.deviceId, status: agent.status() }, 'agent started');
 }

@@ -50,6 +50,10 @@ export const ENV_VARS: Readonly<Record<string, Setter>> = {
   FLOTILLA_OUTBOX_MAX_ENTRIES: at(['outbox', 'maxEntries'], numeric),
   FLOTILLA_OUTBOX_MAX_BYTES: at(['outbox', 'maxBytes'], numeric),
   FLOTILLA_EXECUTION_PROVIDERS: at(['inventory', 'providers'], list),
+  FLOTILLA_LOCAL_API_HOST: at(['localApi', 'host']),
+  FLOTILLA_LOCAL_API_PORT: at(['localApi', 'port'], numeric),
+  FLOTILLA_OTA_HEALTH_WINDOW_MS: at(['ota', 'health', 'windowMs'], numeric),
+  FLOTILLA_OTA_HEALTH_MIN_REQUESTS: at(['ota', 'health', 'minRequests'], numeric),
   // Labels from the environment are merged over those in the file.
   FLOTILLA_LABELS: (target, raw) => {
     const current = target.labels;

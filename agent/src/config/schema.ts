@@ -69,6 +69,48 @@ export const AgentConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Over-the-air model installs (docs/ota.md). */
+    ota: Type.Object(
+      {
+        /** Off: every desired model is reported as pending and nothing is installed. */
+        enabled: Type.Boolean({ default: true }),
+        health: Type.Object(
+          {
+            windowMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 10_000 }),
+            minRequests: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 20 }),
+            maxErrorRate: Type.Number({ minimum: 0, maximum: 1, default: 0.05 }),
+            /** p99 latency bound in ms; absent: latency is not judged. */
+            maxP99Ms: Type.Optional(Type.Number({ minimum: 0, maximum: 600_000 })),
+            maxWaitMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000 }),
+            pollMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
+          },
+          { ...strict, default: {} },
+        ),
+        download: Type.Object(
+          {
+            stallMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+            maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+            backoffMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 1_000 }),
+            maxBackoffMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
+            progressIntervalMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 1_000 }),
+          },
+          { ...strict, default: {} },
+        ),
+        reserveBytes: Type.Integer({ minimum: 0, maximum: 1024 ** 4, default: 64 * 1024 * 1024 }),
+        retryMs: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 30_000 }),
+      },
+      { ...strict, default: {} },
+    ),
+    /** The local KServe v2 inference API for applications on this device. */
+    localApi: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ minLength: 1, maxLength: 255, default: '127.0.0.1' }),
+        /** 8000 is Triton's HTTP port, so Triton clients work unchanged; 0 picks a free port (logged). */
+        port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8000 }),
+      },
+      { ...strict, default: {} },
+    ),
   },
   strict,
 );

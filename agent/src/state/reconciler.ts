@@ -39,6 +39,19 @@ export class StateReconciler {
     return this.#reported;
   }
 
+  /**
+   * Replaces the models of the last applied generation (OTA progress that finishes after apply()
+   * returned: a health verdict, a rollback, a deferred activation). Validated and persisted like an
+   * applied report; false when invalid or when `reported` is not for the last applied generation.
+   */
+  replaceReported(reported: ReportedState): boolean {
+    if (this.#closed || !this.#reported || reported.appliedGeneration !== this.#reported.appliedGeneration) return false;
+    if (!checkReported.Check(reported)) return false;
+    this.#opts.store.saveReported(reported);
+    this.#reported = reported;
+    return true;
+  }
+
   /** A stored desired state newer than the last applied one (after a crash or failed apply). */
   pendingDesired(): DesiredState | undefined {
     const desired = this.#opts.store.desired();

@@ -12,6 +12,7 @@ import { modelRoutes } from './routes/models.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
+import { deviceReleaseRoutes } from './routes/device-releases.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
 export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
@@ -51,6 +52,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   modelRoutes(app, ctx);
   keyRoutes(app, ctx);
   rolloutRoutes(app, ctx);
+  deviceReleaseRoutes(app, ctx);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
   await app.register(async (scope) => artifactRoutes(scope, ctx));
   return app;

@@ -1,0 +1,10 @@
+export { ModelManager, type ModelManagerOptions, type OtaHost, type OtaInference } from './model-manager.ts';
+export { DEFAULT_OTA_CONFIG, type OtaConfig, type OtaDownloadConfig } from './ota-config.ts';
+export { OtaStore, type ModelSlots, type SlotEntry, type FailedRelease } from './ota-store.ts';
+export { ArtifactCache, freeDiskBytes } from './artifact-cache.ts';
+export { downloadArtifact, type DownloadOptions, type DownloadResult } from './downloader.ts';
+export { TrustStore, TRUST_FILE } from './trust-store.ts';
+export { ReleaseClient, type FetchedRelease, type ServerAccess } from './release-client.ts';
+export { judgeHealth, watchHealth, type HealthGateConfig, type HealthVerdict } from './health-gate.ts';
+export { activationWindowOf, decideActivation, type ActivationDecision, type ActivationWindow } from './activation-window.ts';
+export { agentOtaHost, otaConfigFrom } from './agent-host.ts';

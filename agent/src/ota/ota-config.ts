@@ -1,0 +1,28 @@
+import type { HealthGateConfig } from './health-gate.ts';
+
+export interface OtaDownloadConfig {
+  /** No byte for this long aborts a download attempt (ms). */
+  stallMs: number;
+  /** Attempts in a row without progress before the download fails. */
+  maxAttempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** Least time between two `ota.downloading` progress events / reports (ms). */
+  progressIntervalMs: number;
+}
+
+export interface OtaConfig {
+  health: HealthGateConfig;
+  download: OtaDownloadConfig;
+  /** Free disk kept on top of the new file (bytes of headroom for logs, the database, the OS). */
+  reserveBytes: number;
+  /** First retry of a release whose install failed for a passing reason (network, disk); doubles up to 16×. */
+  retryMs: number;
+}
+
+export const DEFAULT_OTA_CONFIG: OtaConfig = {
+  health: { windowMs: 10_000, minRequests: 20, maxErrorRate: 0.05, maxP99Ms: null, maxWaitMs: 60_000, pollMs: 500 },
+  download: { stallMs: 30_000, maxAttempts: 5, backoffMs: 1_000, maxBackoffMs: 30_000, progressIntervalMs: 1_000 },
+  reserveBytes: 64 * 1024 * 1024,
+  retryMs: 30_000,
+};
