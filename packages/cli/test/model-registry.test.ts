@@ -110,6 +110,13 @@ describe('flotilla model and keys commands against a real server', () => {
     const verified = verifyRelease(envelope, { trustedKeys, now: Date.now(), expect: { model: 'mnist-edge', version: '1.2.0' } });
     expect(verified.keyIds).toEqual([keyId]);
     expect(verified.manifest.variants).toEqual([expect.objectContaining({ id: 'cpu-int8', file: expect.objectContaining({ sha256, length }) })]);
+
+    // Freezing for a signer elsewhere, then signing as that signer.
+    expect((await push('1.3.0', '--metadata', card)).code).toBe(0);
+    const frozen = await flotilla(['model', 'publish', 'mnist-edge', '1.3.0', '--await-signature', '--json'], { env });
+    expect(frozen.json()).toMatchObject({ state: 'awaiting-signature', releaseCounter: 4, signedBy: [] });
+    const later = await flotilla(['model', 'sign', 'mnist-edge', '1.3.0', '--key', join(work, 'release.pem')], { env });
+    expect([later.code, later.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^mnist-edge 1\\.3\\.0 published: release 4, manifest digest [0-9a-f]{64}, signed by ${keyId}\n$`))]);
   });
 
   it('adds a second variant to an existing draft without metadata, publishes it, and explains which variant a device gets', async () => {
@@ -123,7 +130,7 @@ describe('flotilla model and keys commands against a real server', () => {
     const clash = await flotilla(['model', 'push', 'mnist-edge', '2.0.0', '--file', file, '--variant', 'portable', '--precision', 'fp32'], { env });
     expect([clash.code, clash.stderr]).toEqual([1, expect.stringContaining('FLT_REGISTRY_EXISTS')]);
     const published = await flotilla(['model', 'publish', 'mnist-edge', '2.0.0'], { env });
-    expect([published.code, published.stdout]).toEqual([0, expect.stringMatching(/^mnist-edge 2\.0\.0 published: release 4/)]);
+    expect([published.code, published.stdout]).toEqual([0, expect.stringMatching(/^mnist-edge 2\.0\.0 published: release 5/)]);
 
     await t.server.http.inject({ method: 'POST', url: '/v1/enroll', payload: enrollBody('cpu-box', { inventory: cpuBox }) });
     expect((await flotilla(['devices', 'accept', 'cpu-box'], { env })).code).toBe(0);
