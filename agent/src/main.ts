@@ -59,8 +59,13 @@ async function main(): Promise<void> {
     await manager.start();
   }
   if (config.localApi.enabled) {
-    localApi = await startLocalApi({ inference, host: config.localApi.host, port: config.localApi.port });
-    logger.info({ url: localApi.url }, 'local inference API listening');
+    try {
+      localApi = await startLocalApi({ inference, host: config.localApi.host, port: config.localApi.port });
+      logger.info({ url: localApi.url }, 'local inference API listening');
+    } catch (err) {
+      // A taken port must not stop the daemon: it still installs models and reports over MQTT.
+      logger.error({ host: config.localApi.host, port: config.localApi.port, err: (err as Error).message }, 'local inference API could not listen');
+    }
   }
   await agent.start();
   logger.info({ deviceId: agent.deviceId, status: agent.status() }, 'agent started');
