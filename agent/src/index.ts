@@ -11,3 +11,4 @@ export type { Timers, TimerHandle } from './runtime/timers.ts';
 export type { Random } from './runtime/random.ts';
 export { backoffDelay, retryAfterDelay, type BackoffPolicy } from './mqtt/backoff.ts';
 export { AGENT_VERSION } from './version.ts';
+export { ModelManager, agentOtaHost, otaConfigFrom, DEFAULT_OTA_CONFIG, type ModelManagerOptions, type OtaHost, type OtaInference, type OtaConfig } from './ota/index.ts';
