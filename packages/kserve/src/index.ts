@@ -16,6 +16,7 @@ export { decodeInferResponse, encodeInferResponse } from './infer-response.ts';
 export type { EncodeResponseInput } from './infer-response.ts';
 export { decodeErrorBody, encodeErrorBody, parseJson, parseModelMetadata, parseRepositoryIndex, parseServerMetadata } from './metadata.ts';
 export { halfToNumber, numberToHalf } from './half.ts';
+export { concatRows, rowsOf, sliceRows } from './tensor-rows.ts';
 export { HEADER_LENGTH_HEADER } from './wire.ts';
 export type {
   DecodedTensor,
