@@ -33,7 +33,23 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', url: '/v1/audit', role: 'admin' },
   // Model registry (docs/registry.md). Artifact and manifest downloads also admit a device credential.
   ...registryRoutes(),
+  ...rolloutRoutes(),
 ];
+
+function rolloutRoutes(): RouteCase[] {
+  const id = 'ro-missing';
+  const spec = { target: { deviceIds: ['dev-1'] }, model: 'm1', version: '1.0.0', stages: [{ percent: 100 }] };
+  const cases: Array<[RouteCase['method'], string, Role, object?]> = [
+    ['POST', '/v1/rollouts', 'operator', spec],
+    ['POST', '/v1/rollouts/dry-run', 'viewer', spec],
+    ['GET', '/v1/rollouts', 'viewer'],
+    ['GET', '/v1/rollouts/:id', 'viewer'],
+    ['GET', '/v1/rollouts/:id/devices', 'viewer'],
+    ['GET', '/v1/rollouts/:id/events', 'viewer'],
+    ...(['pause', 'resume', 'approve', 'cancel', 'revert'] as const).map((c): [RouteCase['method'], string, Role, object] => ['POST', `/v1/rollouts/:id/${c}`, 'operator', {}]),
+  ];
+  return cases.map(([method, route, role, payload]) => ({ method, url: route.replace(':id', id), role, route, ...(payload ? { payload } : {}) }));
+}
 
 function registryRoutes(): RouteCase[] {
   const v = '/v1/models/:name/versions/:version';
