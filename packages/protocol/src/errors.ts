@@ -102,6 +102,13 @@ export const ERRORS = {
   FLT_INFER_SLOT_EMPTY: { status: 409, message: 'There is no staged or previous model version for this operation' },
   FLT_INFER_SELFTEST_FAILED: { status: 422, message: 'The model version failed its golden self-test' },
 
+  // Cloud pool worker (packages/pool): dynamic batching queue, model repository, idempotent retries
+  FLT_POOL_QUEUE_FULL: { status: 429, message: 'The model batching queue is full; retry after a moment' },
+  FLT_POOL_QUEUE_TIMEOUT: { status: 504, message: 'The request waited in the batching queue past its timeout and was not run' },
+  FLT_POOL_MODEL_NOT_IN_REPOSITORY: { status: 404, message: 'The model repository has no folder with a loadable version for this model' },
+  FLT_POOL_MODEL_CONFIG_INVALID: { status: 422, message: 'The model config.json in the repository does not match its schema' },
+  FLT_POOL_IDEMPOTENCY_MISMATCH: { status: 422, message: 'The Idempotency-Key was already used for a different request body' },
+
   // Model registry and artifacts (server/src/registry, server/src/artifacts)
   FLT_REGISTRY_MODEL_NOT_FOUND: { status: 404, message: 'No such model in the registry' },
   FLT_REGISTRY_VERSION_NOT_FOUND: { status: 404, message: 'No such version of this model' },
