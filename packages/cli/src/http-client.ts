@@ -88,7 +88,7 @@ export class ApiClient {
     try {
       res = await request(`${this.baseUrl}${path}`, { method, headers, body: payload ?? null, dispatcher: this.#agent });
     } catch (err) {
-      throw unreachable(this.baseUrl, err);
+      throw unreachable(this.baseUrl, err, body !== undefined && 'stream' in body);
     }
     const text = await res.body.text();
     if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -124,8 +124,11 @@ export class ApiClient {
   }
 }
 
-function unreachable(baseUrl: string, err: unknown): CliError {
+function unreachable(baseUrl: string, err: unknown, uploading: boolean): CliError {
   const e = err as { code?: string; message?: string; cause?: { code?: string } };
   const why = e.cause?.code ?? e.code ?? e.message ?? String(err);
-  return new CliError('FLT_CLI_SERVER_UNREACHABLE', `cannot reach the server at ${baseUrl}: ${why}`, { details: { cause: why } });
+  const message = uploading
+    ? `the connection to ${baseUrl} broke while the artifact was being sent (${why}); nothing was stored, push again`
+    : `cannot reach the server at ${baseUrl}: ${why}`;
+  return new CliError('FLT_CLI_SERVER_UNREACHABLE', message, { details: { cause: why } });
 }

@@ -14,7 +14,8 @@ describe('flotilla errors and exit statuses', () => {
   let artifact: string;
 
   beforeAll(async () => {
-    t = await startServer();
+    // A small artifact cap, so a refusal that arrives while the CLI is still sending can be tested.
+    t = await startServer({ registry: { maxArtifactBytes: 64 * 1024 } });
     env = adminEnv(t);
     work = mkdtempSync(join(tmpdir(), 'flt-cli-errors-'));
     // The registry does not look inside artifacts, so any bytes do for refusals that come before it.
@@ -54,18 +55,27 @@ describe('flotilla errors and exit statuses', () => {
     expect(run.stderr).toContain('FLT_FORBIDDEN');
   });
 
+  it('exits 1 with the server code when the server refuses the artifact while it is being sent', async () => {
+    const big = join(work, 'big.onnx');
+    writeFileSync(big, Buffer.alloc(4 * 1024 * 1024, 7));
+    const run = await flotilla(['model', 'push', 'big', '1.0.0', '--file', big, '--variant', 'v', '--precision', 'fp32', '--metadata', 'metadata.json'], { env, cwd: work });
+    expect([run.code, run.stderr]).toEqual([1, expect.stringMatching(/^error: FLT_ARTIFACT_TOO_LARGE: .+ \(HTTP 413\)\n$/)]);
+    const view = (await flotilla(['model', 'show', 'big', '1.0.0', '--json'], { env })).json();
+    expect(view.variants).toEqual([expect.objectContaining({ id: 'v', sha256: null, length: null })]);
+  });
+
   it('exits 2 with a clear message for a missing file, and sends nothing to the server', async () => {
     const run = await flotilla(pushArgs('--file', 'no-such-model.onnx'), { env, cwd: work });
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(`error: FLT_CLI_USAGE: --file ${join(work, 'no-such-model.onnx')} does not exist\n`);
-    expect((await flotilla(['model', 'list', '--json'], { env })).json().items).toEqual([]);
+    expect((await flotilla(['model', 'show', 'digits', '--json'], { env })).stderr).toContain('FLT_REGISTRY_MODEL_NOT_FOUND');
   });
 
   it('exits 2 without creating anything when a new version has no metadata', async () => {
     const run = await flotilla(pushArgs('--file', artifact), { env });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('digits@1.0.0 does not exist yet: pass --metadata');
-    expect((await flotilla(['model', 'list', '--json'], { env })).json().items).toEqual([]);
+    expect((await flotilla(['model', 'show', 'digits', '--json'], { env })).stderr).toContain('FLT_REGISTRY_MODEL_NOT_FOUND');
   });
 
   it('exits 2 for unreadable metadata, a key without --publish, and a bad signing key file', async () => {

@@ -99,10 +99,10 @@ async function push(inv: Invocation, name: string, version: string, opts: PushOp
 
   const progress = uploadProgress({ enabled: inv.showProgress, stream: inv.io.stderr, total: size, label: `${opts.variant}` });
   const digester = new DigestingStream((n) => progress.update(n));
+  // Only the file's own read errors are ours; a stream torn down because the server answered early is not.
   let readError: Error | undefined;
-  const body = pipeline(createReadStream(file), digester, (err) => {
-    if (err) readError = err;
-  });
+  const source = createReadStream(file).once('error', (err) => (readError = err));
+  const body = pipeline(source, digester, () => {});
   let uploaded: { sha256: string; length: number; variant: VariantView };
   try {
     uploaded = await client.upload(apiPath`/v1/models/${name}/versions/${version}/variants/${variant.id}/artifact`, body, size);
