@@ -19,3 +19,4 @@ export {
   type StageResult,
   type VersionStatus,
 } from './service/inference-service.ts';
+export { compareGolden } from './host/golden-compare.ts';

@@ -1,5 +1,6 @@
 import type { Golden, GoldenResult } from '@flotilla/modelkit';
 import type { LoadedModel, Tensor } from '../types.ts';
+import { compareGolden } from './golden-compare.ts';
 
 export interface SelfTestOptions {
   /** Runs before the judged one, so lazy allocations and kernel selection happen before traffic does (default 3). */
@@ -8,12 +9,10 @@ export interface SelfTestOptions {
 
 /**
  * Golden self-test of a loaded model version: warm-up runs on the golden inputs, then one judged
- * run compared with the golden outputs (modelkit's `compareToGolden`: max abs diff within the
- * card's tolerance). A run that throws is a failure, never an exception.
+ * run compared with the golden outputs by the model kit's rule (max abs diff within the card's
+ * tolerance; see golden-compare.ts). A run that throws is a failure, never an exception.
  */
 export async function selfTest(loaded: LoadedModel, golden: Golden, opts: SelfTestOptions = {}): Promise<GoldenResult> {
-  // Imported when a self-test runs, not when the agent starts: the model kit is only needed here.
-  const { compareToGolden } = await import('@flotilla/modelkit');
   const inputs = (): Tensor[] =>
     Object.entries(golden.inputs).map(([name, t]) => ({ name, datatype: 'FP32', shape: [...t.shape], data: Float32Array.from(t.data) }));
   let outputs: Tensor[];
@@ -25,5 +24,5 @@ export async function selfTest(loaded: LoadedModel, golden: Golden, opts: SelfTe
   }
   const byName: Record<string, { data: unknown; dims: readonly number[] }> = {};
   for (const t of outputs) byName[t.name] = { data: t.data, dims: t.shape };
-  return compareToGolden(golden, byName);
+  return compareGolden(golden, byName);
 }
