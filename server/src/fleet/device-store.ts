@@ -1,4 +1,5 @@
 import type { Inventory, ReportedState, DesiredState } from '@flotilla/protocol';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/open.ts';
 
 export type DeviceStatus = 'preauthorized' | 'pending' | 'accepted' | 'rejected' | 'revoked';
@@ -76,6 +77,8 @@ export class DeviceStore {
   readonly #byCredential;
   readonly #touch;
   readonly #setOnline;
+  /** Statements are compiled once: the rollout engine and ingest call these thousands of times a second. */
+  readonly #statements = new Map<string, Statement>();
 
   constructor(db: Db) {
     this.#db = db;
@@ -83,6 +86,15 @@ export class DeviceStore {
     this.#byCredential = db.prepare("SELECT credential_hash FROM devices WHERE id = ? AND status = 'accepted'");
     this.#touch = db.prepare('UPDATE devices SET last_seen_at = ? WHERE id = ?');
     this.#setOnline = db.prepare('UPDATE devices SET online = ?, last_seen_at = ? WHERE id = ?');
+  }
+
+  #stmt(sql: string): Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
   }
 
   getRow(id: string): DeviceRow | undefined {
@@ -101,8 +113,7 @@ export class DeviceStore {
   }
 
   insert(d: { id: string; status: DeviceStatus; enrollmentKeyHash: string | null; labels: Record<string, string>; inventory: Inventory | null; now: number }): void {
-    this.#db
-      .prepare(
+    this.#stmt(
         `INSERT INTO devices (id, status, enrollment_key_hash, labels, inventory, created_at, updated_at, status_changed_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -110,8 +121,7 @@ export class DeviceStore {
   }
 
   setStatus(id: string, status: DeviceStatus, now: number, opts: { clearCredential?: boolean } = {}): void {
-    this.#db
-      .prepare(
+    this.#stmt(
         `UPDATE devices SET status = ?, status_changed_at = ?, updated_at = ?
            ${opts.clearCredential ? ', credential_hash = NULL, online = 0' : ''} WHERE id = ?`,
       )
@@ -119,34 +129,32 @@ export class DeviceStore {
   }
 
   setEnrollment(id: string, fields: { enrollmentKeyHash: string; labels: Record<string, string>; inventory: Inventory | null }, now: number): void {
-    this.#db
-      .prepare('UPDATE devices SET enrollment_key_hash = ?, labels = ?, inventory = COALESCE(?, inventory), updated_at = ? WHERE id = ?')
+    this.#stmt('UPDATE devices SET enrollment_key_hash = ?, labels = ?, inventory = COALESCE(?, inventory), updated_at = ? WHERE id = ?')
       .run(fields.enrollmentKeyHash, JSON.stringify(fields.labels), fields.inventory ? JSON.stringify(fields.inventory) : null, now, id);
   }
 
   setCredential(id: string, credentialHash: string, now: number): void {
-    this.#db.prepare('UPDATE devices SET credential_hash = ?, credential_issued_at = ?, updated_at = ? WHERE id = ?').run(credentialHash, now, now, id);
+    this.#stmt('UPDATE devices SET credential_hash = ?, credential_issued_at = ?, updated_at = ? WHERE id = ?').run(credentialHash, now, now, id);
   }
 
   setLabels(id: string, labels: Record<string, string>, now: number): void {
-    this.#db.prepare('UPDATE devices SET labels = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(labels), now, id);
+    this.#stmt('UPDATE devices SET labels = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(labels), now, id);
   }
 
   setInventory(id: string, inventory: Inventory, now: number): void {
-    this.#db.prepare('UPDATE devices SET inventory = ?, last_seen_at = ? WHERE id = ?').run(JSON.stringify(inventory), now, id);
+    this.#stmt('UPDATE devices SET inventory = ?, last_seen_at = ? WHERE id = ?').run(JSON.stringify(inventory), now, id);
   }
 
   setDesired(id: string, desired: DesiredState, now: number): void {
-    this.#db.prepare('UPDATE devices SET desired = ?, desired_generation = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(desired), desired.generation, now, id);
+    this.#stmt('UPDATE devices SET desired = ?, desired_generation = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(desired), desired.generation, now, id);
   }
 
   desiredGeneration(id: string): number {
-    return (this.#db.prepare('SELECT desired_generation AS g FROM devices WHERE id = ?').get(id) as { g: number } | undefined)?.g ?? 0;
+    return (this.#stmt('SELECT desired_generation AS g FROM devices WHERE id = ?').get(id) as { g: number } | undefined)?.g ?? 0;
   }
 
   setReported(id: string, reported: ReportedState, now: number): void {
-    this.#db
-      .prepare('UPDATE devices SET reported = ?, reported_generation = ?, reported_at = ?, last_seen_at = ? WHERE id = ?')
+    this.#stmt('UPDATE devices SET reported = ?, reported_generation = ?, reported_at = ?, last_seen_at = ? WHERE id = ?')
       .run(JSON.stringify(reported), reported.appliedGeneration, now, now, id);
   }
 
@@ -160,11 +168,11 @@ export class DeviceStore {
 
   /** Marks every device offline: at start-up nobody is connected yet, whatever the last run left behind. */
   resetPresence(): void {
-    this.#db.prepare('UPDATE devices SET online = 0 WHERE online = 1').run();
+    this.#stmt('UPDATE devices SET online = 0 WHERE online = 1').run();
   }
 
   delete(id: string): boolean {
-    return this.#db.prepare('DELETE FROM devices WHERE id = ?').run(id).changes === 1;
+    return this.#stmt('DELETE FROM devices WHERE id = ?').run(id).changes === 1;
   }
 
   list(f: DeviceFilter): DeviceRecord[] {
@@ -198,11 +206,11 @@ export class DeviceStore {
       args.push(f.after);
     }
     const sql = `SELECT * FROM devices ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id LIMIT ?`;
-    return (this.#db.prepare(sql).all(...args, f.limit) as DeviceRow[]).map(toRecord);
+    return (this.#stmt(sql).all(...args, f.limit) as DeviceRow[]).map(toRecord);
   }
 
   countByStatus(): Array<{ status: DeviceStatus; online: number; n: number }> {
-    return this.#db.prepare('SELECT status, online, COUNT(*) AS n FROM devices GROUP BY status, online').all() as Array<{
+    return this.#stmt('SELECT status, online, COUNT(*) AS n FROM devices GROUP BY status, online').all() as Array<{
       status: DeviceStatus;
       online: number;
       n: number;
