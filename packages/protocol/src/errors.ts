@@ -144,6 +144,18 @@ export const ERRORS = {
   FLT_CLI_BAD_RESPONSE: { status: 502, message: 'The server answered with something this CLI does not understand' },
   FLT_CLI_DIGEST_MISMATCH: { status: 422, message: 'The sha256 or length the server measured differs from what the CLI read from the local file' },
   FLT_CLI_MANIFEST_MISMATCH: { status: 409, message: 'The manifest offered for signing does not describe the version or the artifact that was pushed' },
+
+  // Edge-to-cloud escalation (agent/src/escalation, server/src/pools, server/src/hard-examples). An
+  // agent answers a failed escalation with its local result (`edge-fallback`) and records the code.
+  FLT_ESCALATION_NO_ROUTE: { status: 503, message: 'No cloud pool serves this model' },
+  FLT_ESCALATION_BUDGET_EXCEEDED: { status: 504, message: 'The cloud did not answer within the time budget' },
+  FLT_ESCALATION_CLOUD_UNAVAILABLE: { status: 503, message: 'No cloud endpoint could be reached (refused, reset, or every circuit open)' },
+  FLT_ESCALATION_CLOUD_REFUSED: { status: 502, message: 'The cloud pool refused the request' },
+  FLT_ESCALATION_BAD_ANSWER: { status: 502, message: 'The cloud pool answered with something that does not decode or lacks outputs' },
+  FLT_ESCALATION_NO_SCORE: { status: 422, message: 'The policy output is missing or is not a vector of probabilities' },
+  FLT_ESCALATION_POLICY_NOT_FOUND: { status: 404, message: 'No escalation policy is set for this model' },
+  FLT_ESCALATION_EXAMPLE_INVALID: { status: 400, message: 'A hard-example event does not match its schema' },
+  FLT_POOL_NOT_FOUND: { status: 404, message: 'No such pool' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -11,3 +11,4 @@ export * from './rest/enroll.ts';
 export * from './rest/fleet.ts';
 export * from './rest/registry.ts';
 export * from './rest/rollouts.ts';
+export * from './rest/pools.ts';

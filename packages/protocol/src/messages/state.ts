@@ -10,6 +10,59 @@ export const DesiredModel = Type.Object(
 );
 
 /**
+ * Escalation policy for one model (docs/escalation.md), set centrally. Rules that look at the input
+ * (mode, inputSize) decide before local inference; score rules (maxProb, margin, entropy) and the
+ * random audit after it, on the output named `output` (default: the first output).
+ */
+export const EscalationPolicy = Type.Object(
+  {
+    /** `policy` applies the rules below; `always-local` never escalates; `always-cloud` always does. */
+    mode: Type.Optional(Type.Union([Type.Literal('policy'), Type.Literal('always-local'), Type.Literal('always-cloud')])),
+    /** Escalate when the top probability is below this. */
+    maxProbBelow: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Escalate when top-1 minus top-2 probability is below this. */
+    marginBelow: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Escalate when the normalized entropy (−Σ p log p / log K) is above this. */
+    entropyAbove: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Fraction of the remaining requests escalated at random, to audit the edge model. */
+    auditRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Escalate, without running locally first, inputs whose raw tensor bytes exceed this. */
+    inputBytesAbove: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Output holding the class probabilities. */
+    output: Type.Optional(Name),
+    /** Model name at the pools (default: the same name). */
+    cloudModel: Type.Optional(Name),
+    /** Time budget of one escalated request in ms (default 200). */
+    budgetMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
+    /** Which hard examples the device keeps for upload (default `all` escalated ones). */
+    keepExamples: Type.Optional(Type.Union([Type.Literal('all'), Type.Literal('fallback'), Type.Literal('none')])),
+  },
+  strict,
+);
+export type EscalationPolicy = Static<typeof EscalationPolicy>;
+
+/** One pool a device may send a model's hard requests to, in preference order. */
+export const EscalationRoute = Type.Object(
+  {
+    pool: Name,
+    region: Type.Optional(Type.String({ maxLength: 64 })),
+    endpoints: Type.Array(Type.String({ minLength: 1, maxLength: 512, pattern: '^https?://' }), { minItems: 1, maxItems: 32 }),
+  },
+  strict,
+);
+export type EscalationRoute = Static<typeof EscalationRoute>;
+
+/** A model's escalation section of the desired state: its policy and the pools serving it, best first. */
+export const ModelEscalation = Type.Object(
+  {
+    policy: EscalationPolicy,
+    routes: Type.Array(EscalationRoute, { maxItems: 16 }),
+  },
+  strict,
+);
+export type ModelEscalation = Static<typeof ModelEscalation>;
+
+/**
  * Desired state: written by the server, retained on the device's `desired` topic.
  * `generation` increases with every change; the agent reports which one it has applied.
  */
@@ -25,6 +78,8 @@ export const DesiredState = Type.Object(
         strict,
       ),
     ),
+    /** Per-model escalation policy and routing, computed by the server (docs/escalation.md). */
+    escalation: Type.Optional(Type.Record(Name, ModelEscalation, { maxProperties: 64, additionalProperties: false })),
   },
   strict,
 );

@@ -1,0 +1,142 @@
+import { Type, type Static } from 'typebox';
+import { Name, Version, strict } from '../messages/common.ts';
+import { EscalationPolicy } from '../messages/state.ts';
+
+/**
+ * Edge-to-cloud escalation on the wire (docs/escalation.md): the pool registry and per-model
+ * policies of the admin API, and the hard-example event devices send through their outbox.
+ */
+
+const Endpoint = Type.String({ minLength: 1, maxLength: 512, pattern: '^https?://[^\\s]+$' });
+const Region = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+
+/** `PUT /v1/pools/:name` body: the pool as a whole (create or replace). */
+export const PoolBody = Type.Object(
+  {
+    region: Region,
+    endpoints: Type.Array(Endpoint, { minItems: 1, maxItems: 32, uniqueItems: true }),
+    /** Model names the pool serves (as the pool knows them). */
+    models: Type.Array(Name, { minItems: 1, maxItems: 256, uniqueItems: true }),
+    /** Preference among pools of the same region: higher first. */
+    weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    /** Requests per second the pool is sized for (informational; shown to operators). */
+    capacity: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+export type PoolBody = Static<typeof PoolBody>;
+
+export const PoolView = Type.Object({
+  name: Type.String(),
+  region: Type.String(),
+  endpoints: Type.Array(Type.String()),
+  models: Type.Array(Type.String()),
+  weight: Type.Integer(),
+  capacity: Type.Integer(),
+  createdAt: Type.Integer(),
+  updatedAt: Type.Integer(),
+});
+export type PoolView = Static<typeof PoolView>;
+
+export const PoolList = Type.Object({ items: Type.Array(PoolView) });
+export const PoolNameParams = Type.Object({ name: Name }, strict);
+export const PolicyModelParams = Type.Object({ model: Name }, strict);
+
+export const EscalationPolicyView = Type.Object({
+  model: Type.String(),
+  policy: EscalationPolicy,
+  updatedAt: Type.Integer(),
+});
+export type EscalationPolicyView = Static<typeof EscalationPolicyView>;
+export const EscalationPolicyList = Type.Object({ items: Type.Array(EscalationPolicyView) });
+
+/** Where an answer came from. */
+export const AnsweredBy = Type.Union([Type.Literal('edge'), Type.Literal('cloud'), Type.Literal('edge-fallback')]);
+export type AnsweredBy = Static<typeof AnsweredBy>;
+
+/** Why a request was or was not escalated: the rule, and the measured value against its threshold. */
+export const EscalationReason = Type.Object(
+  {
+    policy: Type.String({ minLength: 1, maxLength: 32 }),
+    value: Type.Optional(Type.Number()),
+    threshold: Type.Optional(Type.Number()),
+  },
+  strict,
+);
+export type EscalationReason = Static<typeof EscalationReason>;
+
+/** A tensor in a hard example: raw little-endian bytes in base64 (BYTES tensors: their strings). */
+export const ExampleTensor = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 256 }),
+    datatype: Type.String({ minLength: 1, maxLength: 8 }),
+    shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 }),
+    b64: Type.Optional(Type.String()),
+    strings: Type.Optional(Type.Array(Type.String())),
+  },
+  strict,
+);
+export type ExampleTensor = Static<typeof ExampleTensor>;
+
+/** Kind of the device event that carries a hard example. */
+export const HARD_EXAMPLE_EVENT = 'escalation.hard_example';
+
+/** `data` of a hard-example event. An input too large for one MQTT message is left out (`inputOmittedBytes`). */
+export const HardExampleData = Type.Object(
+  {
+    model: Name,
+    version: Version,
+    cloudModel: Type.Optional(Name),
+    cloudVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    answeredBy: AnsweredBy,
+    reason: EscalationReason,
+    requestId: Type.String({ minLength: 1, maxLength: 64 }),
+    /** Error code of the failed cloud call, for `edge-fallback`. */
+    error: Type.Optional(Type.String({ maxLength: 64 })),
+    input: Type.Array(ExampleTensor, { maxItems: 64 }),
+    inputOmittedBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    edgeOutput: Type.Array(ExampleTensor, { maxItems: 64 }),
+    cloudOutput: Type.Optional(Type.Array(ExampleTensor, { maxItems: 64 })),
+    at: Type.Integer({ minimum: 0 }),
+  },
+  strict,
+);
+export type HardExampleData = Static<typeof HardExampleData>;
+
+/**
+ * `GET /v1/hard-examples` query. `since`: device time in ms (inclusive) of the oldest example;
+ * `after`: the `seq` of the last example of the previous page.
+ */
+export const HardExampleQuery = Type.Object(
+  {
+    model: Type.Optional(Name),
+    since: Type.Optional(Type.Integer({ minimum: 0 })),
+    after: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('jsonl')])),
+  },
+  strict,
+);
+
+/** One stored hard example as exported. */
+export const HardExampleView = Type.Object({
+  seq: Type.Integer(),
+  deviceId: Type.String(),
+  eventId: Type.String(),
+  model: Type.String(),
+  version: Type.String(),
+  cloudModel: Type.Union([Type.String(), Type.Null()]),
+  cloudVersion: Type.Union([Type.String(), Type.Null()]),
+  answeredBy: AnsweredBy,
+  reason: EscalationReason,
+  requestId: Type.String(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  input: Type.Array(ExampleTensor),
+  inputOmittedBytes: Type.Union([Type.Integer(), Type.Null()]),
+  edgeOutput: Type.Array(ExampleTensor),
+  cloudOutput: Type.Union([Type.Array(ExampleTensor), Type.Null()]),
+  at: Type.Integer(),
+  receivedAt: Type.Integer(),
+});
+export type HardExampleView = Static<typeof HardExampleView>;
+export const HardExampleList = Type.Object({ items: Type.Array(HardExampleView), nextAfter: Type.Union([Type.Integer(), Type.Null()]) });
