@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { deviceTopic } from '@flotilla/protocol';
+import { deviceTopic, HARD_EXAMPLE_EVENT } from '@flotilla/protocol';
 import type { FastifyInstance } from 'fastify';
 import { resolveConfig } from './config/load.ts';
 import type { ServerConfig, ServerConfigInput } from './config/schema.ts';
@@ -19,6 +19,8 @@ import { buildHttpApp } from './http/app.ts';
 import { FleetBroker } from './broker/index.ts';
 import { createRegistry, type RegistryServices } from './registry/index.ts';
 import { RolloutEngine, RolloutScheduler, variantResolverFromRegistry } from './rollouts/index.ts';
+import { PoolAdmin, PoolStore } from './pools/index.ts';
+import { HardExampleStore } from './hard-examples/index.ts';
 
 export interface ServerDeps {
   now?: () => number;
@@ -145,11 +147,18 @@ export class FlotillaServer {
         registry: metrics.registry,
         logger: logger.child({ part: 'rollouts' }),
       });
-      const ingest = new DeviceIngest({ db, devices, link, admin: fleet, metrics, logger: logger.child({ part: 'ingest' }), now });
+      const pools = new PoolAdmin({ db, store: new PoolStore(db), devices, audit, publisher: fleet, logger: logger.child({ part: 'pools' }), now });
+      const hardExamples = new HardExampleStore(db);
+      const eventSinks = new Map([[HARD_EXAMPLE_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => hardExamples.ingest(deviceId, eventId, data, at)]]);
+      const ingest = new DeviceIngest({ db, devices, link, admin: fleet, metrics, logger: logger.child({ part: 'ingest' }), now, eventSinks });
       broker = await FleetBroker.create({
         auth: { authenticate: (id, secret) => enrollment.authenticate(id, secret) },
         events: {
-          deviceConnected: (id) => ingest.connected(id),
+          deviceConnected: (id) => {
+            // Escalation routing first, so the desired state resent on connect carries it.
+            pools.syncDevice(id).catch((err: unknown) => logger.warn({ err, deviceId: id }, 'escalation routing not synced'));
+            ingest.connected(id);
+          },
           deviceDisconnected: (id) => ingest.disconnected(id),
           deviceMessage: (id, channel, payload) => {
             ingest.message(id, channel, payload);
@@ -177,6 +186,8 @@ export class FlotillaServer {
         metrics,
         registry,
         rollouts,
+        pools,
+        hardExamples,
         isReady: () => server !== null && server.#addresses !== null && server.#closing === null,
       });
       server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, rollouts, mqttUrls });

@@ -34,6 +34,16 @@ const ROUTES: RouteCase[] = [
   // Model registry (docs/registry.md). Artifact and manifest downloads also admit a device credential.
   ...registryRoutes(),
   ...rolloutRoutes(),
+  // Cloud pools, escalation policies and hard examples (docs/escalation.md).
+  { method: 'GET', url: '/v1/pools', role: 'viewer' },
+  { method: 'GET', url: '/v1/pools/p1', role: 'viewer', route: '/v1/pools/:name' },
+  { method: 'PUT', url: '/v1/pools/p1', role: 'operator', route: '/v1/pools/:name', payload: { region: 'eu', endpoints: ['http://127.0.0.1:9'], models: ['m1'] } },
+  { method: 'DELETE', url: '/v1/pools/p1', role: 'operator', route: '/v1/pools/:name' },
+  { method: 'GET', url: '/v1/escalation-policies', role: 'viewer' },
+  { method: 'GET', url: '/v1/escalation-policies/m1', role: 'viewer', route: '/v1/escalation-policies/:model' },
+  { method: 'PUT', url: '/v1/escalation-policies/m1', role: 'operator', route: '/v1/escalation-policies/:model', payload: { maxProbBelow: 0.8 } },
+  { method: 'DELETE', url: '/v1/escalation-policies/m1', role: 'operator', route: '/v1/escalation-policies/:model' },
+  { method: 'GET', url: '/v1/hard-examples?format=jsonl', role: 'viewer', route: '/v1/hard-examples' },
 ];
 
 function rolloutRoutes(): RouteCase[] {

@@ -229,4 +229,43 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rollout_events_funnel ON rollout_events(rollout_id, stage, kind);
     `,
   },
+  {
+    version: 4,
+    name: 'escalation: pools, policies, hard examples',
+    sql: `
+      CREATE TABLE pools (
+        name TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        endpoints TEXT NOT NULL,
+        models TEXT NOT NULL,
+        weight INTEGER NOT NULL DEFAULT 100,
+        capacity INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE escalation_policies (
+        model TEXT PRIMARY KEY,
+        policy TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      -- One row per hard-example event; (device_id, event_id) makes a resent event a no-op.
+      CREATE TABLE hard_examples (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        answered_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (device_id, event_id)
+      );
+      CREATE INDEX hard_examples_by_model ON hard_examples(model, at, seq);
+      CREATE INDEX hard_examples_by_time ON hard_examples(at, seq);
+    `,
+  },
 ];

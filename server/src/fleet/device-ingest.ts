@@ -14,7 +14,16 @@ export interface DeviceIngestDeps {
   metrics: ServerMetrics;
   logger: Logger;
   now: () => number;
+  /**
+   * Per event kind, a handler that stores the event's data elsewhere inside the same transaction
+   * and returns what the device event log keeps instead (hard examples keep their tensors in their
+   * own table). It must not throw on bad data: it returns an error record, and the event is
+   * acknowledged like any other.
+   */
+  eventSinks?: ReadonlyMap<string, EventSink>;
 }
+
+export type EventSink = (deviceId: string, eventId: string, data: unknown, receivedAt: number) => Record<string, unknown>;
 
 /**
  * Everything devices send up, after the broker's policy let it through: validated here, then
@@ -104,7 +113,9 @@ export class DeviceIngest {
     try {
       this.#d.db.transaction(() => {
         for (const { deviceId, msg } of batch) {
-          stored += this.#insertEvent.run(deviceId, msg.id, msg.body.seq, msg.body.kind, JSON.stringify(msg.body.data), msg.ts, now).changes;
+          const sink = this.#d.eventSinks?.get(msg.body.kind);
+          const data = sink ? sink(deviceId, msg.id, msg.body.data, now) : msg.body.data;
+          stored += this.#insertEvent.run(deviceId, msg.id, msg.body.seq, msg.body.kind, JSON.stringify(data), msg.ts, now).changes;
         }
       })();
     } catch (err) {

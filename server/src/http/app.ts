@@ -13,6 +13,8 @@ import { artifactRoutes } from './routes/artifacts.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
 import { deviceReleaseRoutes } from './routes/device-releases.ts';
+import { poolRoutes } from './routes/pools.ts';
+import { hardExampleRoutes } from './routes/hard-examples.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
 export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
@@ -53,6 +55,8 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   keyRoutes(app, ctx);
   rolloutRoutes(app, ctx);
   deviceReleaseRoutes(app, ctx);
+  poolRoutes(app, ctx);
+  hardExampleRoutes(app, ctx);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
   await app.register(async (scope) => artifactRoutes(scope, ctx));
   return app;

@@ -10,6 +10,8 @@ import type { DeviceStore } from '../fleet/device-store.ts';
 import type { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { RolloutEngine } from '../rollouts/index.ts';
 import type { RegistryServices } from '../registry/index.ts';
+import type { PoolAdmin } from '../pools/index.ts';
+import type { HardExampleStore } from '../hard-examples/index.ts';
 
 /** The services the REST routes call. Routes hold no state of their own. */
 export interface HttpContext {
@@ -25,6 +27,9 @@ export interface HttpContext {
   metrics: ServerMetrics;
   registry: RegistryServices;
   rollouts: RolloutEngine;
+  /** Cloud pools and escalation policies (docs/escalation.md). */
+  pools: PoolAdmin;
+  hardExamples: HardExampleStore;
   /** True while the server can serve: database open, broker listening, not shutting down. */
   isReady(): boolean;
 }

@@ -1,0 +1,125 @@
+import { Compile } from 'typebox/compile';
+import { HardExampleData, type EscalationReason, type ExampleTensor, type HardExampleView } from '@flotilla/protocol';
+import type { Db } from '../db/open.ts';
+
+const check = Compile(HardExampleData);
+
+export interface HardExampleFilter {
+  model?: string;
+  /** Device time in ms, inclusive. */
+  since?: number;
+  /** Paging: examples with seq above this. */
+  after?: number;
+  limit: number;
+}
+
+interface Row {
+  seq: number;
+  device_id: string;
+  event_id: string;
+  received_at: number;
+  data: string;
+}
+
+/**
+ * Hard examples sent by devices (input, edge output, cloud output when known, versions, reason),
+ * kept for retraining and export. Written by the device ingest inside its event transaction, so an
+ * example is stored exactly when its event is acknowledged.
+ */
+export class HardExampleStore {
+  readonly #db: Db;
+  readonly #insert;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      'INSERT OR IGNORE INTO hard_examples (device_id, event_id, model, version, answered_by, reason, at, received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+  }
+
+  /**
+   * Stores one event's data; a resent event is a no-op. Returns the short record the device event
+   * log keeps instead of the tensors, or an error record for data that does not fit the schema
+   * (acknowledged all the same: resending it would never make it valid).
+   */
+  ingest(deviceId: string, eventId: string, data: unknown, receivedAt: number): Record<string, unknown> {
+    if (!check.Check(data)) {
+      const first = check.Errors(data)[0];
+      return { code: 'FLT_ESCALATION_EXAMPLE_INVALID', reason: first ? `${first.instancePath || '/'} ${first.message}`.slice(0, 200) : 'invalid' };
+    }
+    const d = data;
+    this.#insert.run(deviceId, eventId, d.model, d.version, d.answeredBy, JSON.stringify(d.reason), d.at, receivedAt, JSON.stringify(d));
+    return { model: d.model, version: d.version, answeredBy: d.answeredBy, reason: d.reason, requestId: d.requestId, storedIn: 'hard_examples' };
+  }
+
+  list(f: HardExampleFilter): HardExampleView[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.model !== undefined) {
+      where.push('model = ?');
+      args.push(f.model);
+    }
+    if (f.since !== undefined) {
+      where.push('at >= ?');
+      args.push(f.since);
+    }
+    if (f.after !== undefined) {
+      where.push('seq > ?');
+      args.push(f.after);
+    }
+    const sql = `SELECT seq, device_id, event_id, received_at, data FROM hard_examples ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+    return (this.#db.prepare(sql).all(...args, f.limit) as Row[]).map(toView);
+  }
+
+  /** Every matching example, one at a time (the JSON Lines export streams it). */
+  *iterate(f: Omit<HardExampleFilter, 'limit'> & { limit?: number }): Generator<HardExampleView> {
+    let after = f.after ?? 0;
+    let left = f.limit ?? Infinity;
+    for (;;) {
+      const page = this.list({ ...f, after, limit: Math.min(500, left) });
+      for (const v of page) yield v;
+      left -= page.length;
+      if (page.length < 500 || left <= 0) return;
+      after = page[page.length - 1]!.seq;
+    }
+  }
+}
+
+interface StoredData {
+  model: string;
+  version: string;
+  cloudModel?: string;
+  cloudVersion?: string;
+  answeredBy: HardExampleView['answeredBy'];
+  reason: EscalationReason;
+  requestId: string;
+  error?: string;
+  input: ExampleTensor[];
+  inputOmittedBytes?: number;
+  edgeOutput: ExampleTensor[];
+  cloudOutput?: ExampleTensor[];
+  at: number;
+}
+
+function toView(r: Row): HardExampleView {
+  const d = JSON.parse(r.data) as StoredData;
+  return {
+    seq: r.seq,
+    deviceId: r.device_id,
+    eventId: r.event_id,
+    model: d.model,
+    version: d.version,
+    cloudModel: d.cloudModel ?? null,
+    cloudVersion: d.cloudVersion ?? null,
+    answeredBy: d.answeredBy,
+    reason: d.reason,
+    requestId: d.requestId,
+    error: d.error ?? null,
+    input: d.input,
+    inputOmittedBytes: d.inputOmittedBytes ?? null,
+    edgeOutput: d.edgeOutput,
+    cloudOutput: d.cloudOutput ?? null,
+    at: d.at,
+    receivedAt: r.received_at,
+  };
+}

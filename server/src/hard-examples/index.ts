@@ -1,0 +1,1 @@
+export { HardExampleStore, type HardExampleFilter } from './hard-example-store.ts';
