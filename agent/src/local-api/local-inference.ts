@@ -20,6 +20,11 @@ export interface LocalInferResult {
   version: string;
   provider: ExecutionProvider;
   latencyMs: number;
+  /**
+   * KServe response parameters to pass on to the caller. The escalator (agent/src/escalation) says
+   * here where a request was answered (`flotilla_answered_by`: edge, cloud, edge-fallback) and why.
+   */
+  parameters?: Record<string, string | number | boolean>;
 }
 
 export interface LocalVersionStatus {

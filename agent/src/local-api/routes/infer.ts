@@ -43,7 +43,7 @@ export function inferRoutes(app: FastifyInstance, inference: LocalInference, lim
         transferInputs: true,
       });
       const encoded = encodeInferResponse(
-        { model_name: name, model_version: result.version, ...(request.id !== undefined && { id: request.id }), outputs: result.outputs },
+        { model_name: name, model_version: result.version, ...(request.id !== undefined && { id: request.id }), ...(result.parameters && { parameters: result.parameters }), outputs: result.outputs },
         (n) => wantsBinaryOutput(request, n),
       );
       reply.type(encoded.contentType);

@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import { FlotillaError, type ModelEscalation } from '@flotilla/protocol';
+import type { Logger } from 'pino';
+import type { Tensor } from '../inference/types.ts';
+import type { LocalInference, LocalInferResult, LocalModelStatus } from '../local-api/local-inference.ts';
+import { systemTimers, type Timers } from '../runtime/timers.ts';
+import type { CloudAnswer, CloudClient } from './cloud-client.ts';
+import { HARD_EXAMPLE_EVENT, hardExampleData, type EnqueueEvent } from './hard-example.ts';
+import { DEFAULT_BUDGET_MS, decideAfter, decideBefore, type AnsweredBy, type Decision, type EscalationPolicy, type EscalationReason, type Random } from './policy.ts';
+
+export interface EscalatorOptions {
+  /** The device's own inference (the agent's InferenceService). */
+  local: LocalInference;
+  cloud: CloudClient;
+  /** Where hard examples go: the durable outbox's enqueue. Without it none are kept. */
+  enqueueEvent?: EnqueueEvent;
+  timers?: Timers;
+  /** The audit draw (default Math.random). */
+  random?: Random;
+  /** Idempotency ids (default random UUIDs). */
+  newRequestId?: () => string;
+  /** Kept back from the budget for answering with the local result after the cloud gave up (default 2 ms). */
+  fallbackReserveMs?: number;
+  logger?: Pick<Logger, 'warn'>;
+}
+
+/** A local-API answer that also says where it was answered and why. */
+export interface EscalatedResult extends LocalInferResult {
+  answeredBy: AnsweredBy;
+  reason: EscalationReason;
+  /** Idempotency id of the cloud request, when there was one. */
+  requestId?: string;
+  /** Why the cloud did not answer, for `edge-fallback`. */
+  error?: string;
+  /** KServe response parameters telling the caller the above. */
+  parameters: Record<string, string | number | boolean>;
+}
+
+export interface EscalatorStats {
+  answered: Record<AnsweredBy, number>;
+  examplesKept: number;
+  examplesLost: number;
+}
+
+type InferOpts = { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean };
+
+/**
+ * Decides, per request, whether the edge answers or a cloud pool does, under the model's policy
+ * from the desired state. It is a `LocalInference`, so the local KServe API serves through it
+ * unchanged. A request sent to the cloud that gets no answer in its budget is answered with the
+ * local result, marked `edge-fallback`, and kept as a hard example in the durable outbox.
+ */
+export class Escalator implements LocalInference {
+  readonly #local: LocalInference;
+  readonly #cloud: CloudClient;
+  readonly #enqueue: EnqueueEvent | undefined;
+  readonly #timers: Timers;
+  readonly #random: Random;
+  readonly #newId: () => string;
+  readonly #reserve: number;
+  readonly #logger: Pick<Logger, 'warn'> | undefined;
+  #config = new Map<string, ModelEscalation>();
+  readonly #stats: EscalatorStats = { answered: { edge: 0, cloud: 0, 'edge-fallback': 0 }, examplesKept: 0, examplesLost: 0 };
+  #closed = false;
+
+  constructor(opts: EscalatorOptions) {
+    this.#local = opts.local;
+    this.#cloud = opts.cloud;
+    this.#enqueue = opts.enqueueEvent;
+    this.#timers = opts.timers ?? systemTimers;
+    this.#random = opts.random ?? Math.random;
+    this.#newId = opts.newRequestId ?? randomUUID;
+    this.#reserve = opts.fallbackReserveMs ?? 2;
+    this.#logger = opts.logger;
+  }
+
+  /** Takes the `escalation` section of a newly applied desired state (absent: escalate nothing). */
+  configure(escalation: Readonly<Record<string, ModelEscalation>> | undefined): void {
+    this.#config = new Map(Object.entries(escalation ?? {}));
+  }
+
+  policyFor(model: string): ModelEscalation | undefined {
+    return this.#config.get(model);
+  }
+
+  status(): readonly LocalModelStatus[] {
+    return this.#local.status();
+  }
+
+  stats(): EscalatorStats {
+    return { answered: { ...this.#stats.answered }, examplesKept: this.#stats.examplesKept, examplesLost: this.#stats.examplesLost };
+  }
+
+  async infer(model: string, inputs: readonly Tensor[], opts: InferOpts = {}): Promise<EscalatedResult> {
+    if (this.#closed) throw new FlotillaError('FLT_AGENT_CLOSED');
+    const started = this.#timers.now();
+    const cfg = this.#config.get(model);
+    if (!cfg || cfg.policy.mode === 'always-local') {
+      const local = await this.#local.infer(model, inputs, opts);
+      return this.#answer(local, 'edge', { policy: cfg ? 'always-local' : 'no-policy' });
+    }
+    const policy = cfg.policy;
+    const deadline = started + (policy.budgetMs ?? DEFAULT_BUDGET_MS) - this.#reserve;
+    // Inputs stay with this request: the cloud call and the hard example need them after the local run.
+    const localOpts: InferOpts = { ...(opts.version !== undefined && { version: opts.version }), ...(opts.signal && { signal: opts.signal }) };
+
+    const before = decideBefore(policy, inputs);
+    if (before?.escalate) {
+      // Cloud first (always-cloud, or an input the edge should not take); the edge only as fallback.
+      const requestId = this.#newId();
+      try {
+        const cloud = await this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
+        const version = this.#activeVersion(model);
+        const result = this.#answer(this.#fromCloud(model, cloud), 'cloud', before.reason, { requestId, cloud });
+        if (before.reason.policy !== 'always-cloud') this.#keep(policy, { model, version, inputs, edge: [], cloud, decision: before, requestId, answeredBy: 'cloud' });
+        return result;
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        const local = await this.#local.infer(model, inputs, localOpts);
+        const code = codeOf(err);
+        this.#keep(policy, { model, version: local.version, inputs, edge: local.outputs, decision: before, requestId, answeredBy: 'edge-fallback', error: code });
+        return this.#answer(filterOutputs(local, opts.outputs), 'edge-fallback', before.reason, { requestId, error: code });
+      }
+    }
+
+    const local = await this.#local.infer(model, inputs, localOpts);
+    const decision = decideAfter(policy, local.outputs, this.#random);
+    if (!decision.escalate) return this.#answer(filterOutputs(local, opts.outputs), 'edge', decision.reason);
+    const requestId = this.#newId();
+    try {
+      const cloud = await this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
+      this.#keep(policy, { model, version: local.version, inputs, edge: local.outputs, cloud, decision, requestId, answeredBy: 'cloud' });
+      return this.#answer({ ...this.#fromCloud(model, cloud), provider: local.provider }, 'cloud', decision.reason, { requestId, cloud });
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      const code = codeOf(err);
+      this.#keep(policy, { model, version: local.version, inputs, edge: local.outputs, decision, requestId, answeredBy: 'edge-fallback', error: code });
+      return this.#answer(filterOutputs(local, opts.outputs), 'edge-fallback', decision.reason, { requestId, error: code });
+    }
+  }
+
+  /** Stops escalating; the cloud client has its own owner. Safe to call twice. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #cloudCall(model: string, cfg: ModelEscalation, policy: EscalationPolicy, inputs: readonly Tensor[], opts: InferOpts, requestId: string, deadline: number): Promise<CloudAnswer> {
+    return this.#cloud.infer({
+      model: policy.cloudModel ?? model,
+      inputs,
+      routes: cfg.routes,
+      requestId,
+      deadline,
+      ...(opts.outputs && { outputs: opts.outputs }),
+      ...(opts.signal && { signal: opts.signal }),
+    });
+  }
+
+  #fromCloud(model: string, cloud: CloudAnswer): LocalInferResult {
+    return { outputs: cloud.outputs, model, version: cloud.version ?? cloud.model, provider: 'triton', latencyMs: 0 };
+  }
+
+  #answer(result: LocalInferResult, answeredBy: AnsweredBy, reason: EscalationReason, extra: { requestId?: string; error?: string; cloud?: CloudAnswer } = {}): EscalatedResult {
+    this.#stats.answered[answeredBy]++;
+    const parameters: Record<string, string | number | boolean> = { flotilla_answered_by: answeredBy, flotilla_policy: reason.policy };
+    if (reason.value !== undefined) parameters.flotilla_value = reason.value;
+    if (reason.threshold !== undefined) parameters.flotilla_threshold = reason.threshold;
+    if (extra.requestId) parameters.flotilla_request_id = extra.requestId;
+    if (extra.error) parameters.flotilla_error = extra.error;
+    if (extra.cloud) parameters.flotilla_pool = extra.cloud.pool;
+    return {
+      ...result,
+      answeredBy,
+      reason,
+      ...(extra.requestId && { requestId: extra.requestId }),
+      ...(extra.error && { error: extra.error }),
+      parameters,
+    };
+  }
+
+  #activeVersion(model: string): string {
+    return this.#local.status().find((s) => s.model === model)?.active?.version ?? 'unknown';
+  }
+
+  /**
+   * Keeps a hard example for upload. The outbox commits synchronously to SQLite, so this runs after
+   * the answer is on its way (a crash in between loses that one example, never an answer).
+   */
+  #keep(
+    policy: EscalationPolicy,
+    ex: { model: string; version: string; inputs: readonly Tensor[]; edge: readonly Tensor[]; cloud?: CloudAnswer; decision: Decision; requestId: string; answeredBy: AnsweredBy; error?: string },
+  ): void {
+    const keep = policy.keepExamples ?? 'all';
+    if (!this.#enqueue || keep === 'none' || (keep === 'fallback' && ex.answeredBy !== 'edge-fallback')) return;
+    const at = this.#timers.now();
+    const enqueue = this.#enqueue;
+    setImmediate(() => {
+      try {
+        const data = hardExampleData({
+          model: ex.model,
+          version: ex.version,
+          ...(policy.cloudModel && { cloudModel: policy.cloudModel }),
+          ...(ex.cloud?.version && { cloudVersion: ex.cloud.version }),
+          answeredBy: ex.answeredBy,
+          reason: ex.decision.reason,
+          requestId: ex.requestId,
+          ...(ex.error && { error: ex.error }),
+          input: ex.inputs,
+          edgeOutput: ex.edge,
+          ...(ex.cloud && { cloudOutput: ex.cloud.outputs }),
+          at,
+        });
+        enqueue(HARD_EXAMPLE_EVENT, data as unknown as Record<string, unknown>, { priority: 'low' });
+        this.#stats.examplesKept++;
+      } catch (err) {
+        this.#stats.examplesLost++;
+        this.#logger?.warn({ err, model: ex.model }, 'hard example not kept');
+      }
+    });
+  }
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : 'FLT_INTERNAL';
+}
+
+function filterOutputs(result: LocalInferResult, names: readonly string[] | undefined): LocalInferResult {
+  if (!names) return result;
+  return { ...result, outputs: result.outputs.filter((o) => names.includes(o.name)) };
+}
