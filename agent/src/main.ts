@@ -1,6 +1,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { Agent } from './agent.ts';
 import { loadAgentConfig } from './config/load.ts';
+import { Registry } from 'prom-client';
 import { InferenceService } from './inference/service/inference-service.ts';
 import { startLocalApi, type RunningLocalApi } from './local-api/start-local-api.ts';
 import { createLogger } from './logger.ts';
@@ -23,7 +24,9 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   // Owned here, closed last: the OTA manager installs into it and the local API serves from it.
-  const inference = new InferenceService();
+  // One scrape endpoint for the whole daemon: the agent's own metrics and the inference metrics.
+  const inferenceMetrics = new Registry();
+  const inference = new InferenceService({ registry: inferenceMetrics });
   const manager = config.ota.enabled
     ? new ModelManager({ dataDir: config.dataDir, inference, logger: logger.child({ part: 'ota' }), config: otaConfigFrom(config.ota) })
     : undefined;
@@ -60,7 +63,8 @@ async function main(): Promise<void> {
   }
   if (config.localApi.enabled) {
     try {
-      localApi = await startLocalApi({ inference, host: config.localApi.host, port: config.localApi.port });
+      const metrics = Registry.merge([agent.metrics.registry, inferenceMetrics]);
+      localApi = await startLocalApi({ inference, metrics, host: config.localApi.host, port: config.localApi.port });
       logger.info({ url: localApi.url }, 'local inference API listening');
     } catch (err) {
       // A taken port must not stop the daemon: it still installs models and reports over MQTT.

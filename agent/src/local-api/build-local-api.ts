@@ -6,6 +6,8 @@ import type { LocalInference } from './local-inference.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inferRoutes } from './routes/infer.ts';
 import { modelRoutes } from './routes/models.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import type { Registry } from 'prom-client';
 
 export interface LocalApiOptions {
   inference: LocalInference;
@@ -16,6 +18,8 @@ export interface LocalApiOptions {
   /** Whether the agent takes inference requests now; `/v2/health/ready` answers from it. */
   isReady?: () => boolean;
   logger?: FastifyBaseLogger;
+  /** Served at GET /metrics when given. */
+  metrics?: Registry;
   /** Longest a connection may take to send its request (default 30 s). */
   requestTimeoutMs?: number;
 }
@@ -47,5 +51,6 @@ export function buildLocalApi(opts: LocalApiOptions): FastifyInstance {
   });
   modelRoutes(app, opts.inference);
   inferRoutes(app, opts.inference, { ...DEFAULT_LIMITS, maxBodyBytes: bodyLimit, ...opts.limits });
+  if (opts.metrics) metricsRoutes(app, opts.metrics);
   return app;
 }
