@@ -1,26 +1,8 @@
 import type { ExecutionProvider } from '@flotilla/protocol';
+import type { Datatype, Tensor } from '@flotilla/kserve';
 
-/** KServe v2 / Open Inference Protocol datatypes that Flotilla serves. */
-export type Datatype = 'BOOL' | 'UINT8' | 'INT8' | 'INT16' | 'INT32' | 'INT64' | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
-
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Int32Array
-  | BigInt64Array
-  | Uint16Array // FP16 bits
-  | string[]; // BYTES
-
-/** One named tensor, row-major. */
-export interface Tensor {
-  name: string;
-  datatype: Datatype;
-  shape: number[];
-  data: TensorData;
-}
+/** Tensors are the KServe v2 / Open Inference Protocol ones: one definition for the wire and the runtime. */
+export type { Datatype, Tensor, TensorData } from '@flotilla/kserve';
 
 /** A declared model input or output; -1 marks a dynamic dimension. */
 export interface TensorSpec {

@@ -5,7 +5,7 @@ import { createArtifactVerifier, type ArtifactDigest, type ArtifactVerifier } fr
 import { FlotillaError } from '@flotilla/protocol';
 import { request } from 'undici';
 import { sleep, type Timers } from '../runtime/timers.ts';
-import { fsyncDir } from './fsync-dir.ts';
+import { fsyncDir } from '../storage/fsync-dir.ts';
 
 export interface DownloadOptions {
   url: string;

@@ -1,3 +1,4 @@
+import { fsyncDir } from './fsync-dir.ts';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
@@ -26,16 +27,4 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   closeSync(fd);
   renameSync(tmp, path);
   fsyncDir(dirname(path));
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename itself is still atomic there.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
