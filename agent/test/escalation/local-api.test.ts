@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildLocalApi } from '../../src/local-api/build-local-api.ts';
+import { CLOUD_ANSWER, makeEscalator } from './fixtures.ts';
+import { startBlackhole, startTestPool } from './kserve-test-pool.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.allSettled(cleanups.splice(0).map((c) => c()));
+});
+
+const body = (p: number) => ({ id: 'app-1', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [p, 0, 0, 0] }] });
+
+describe('local KServe API through the escalator', () => {
+  it('tells the caller in the response parameters where each request was answered and why', async () => {
+    const pool = await startTestPool(() => CLOUD_ANSWER());
+    cleanups.push(() => pool.close());
+    const { escalator } = makeEscalator({ maxProbBelow: 0.8 }, [{ pool: 'p', endpoints: [pool.url] }]);
+    const app = buildLocalApi({ inference: escalator });
+    cleanups.push(() => app.close());
+
+    const edge = await app.inject({ method: 'POST', url: '/v2/models/digits/infer', payload: body(0.95) });
+    expect(edge.statusCode).toBe(200);
+    expect(edge.json()).toMatchObject({ id: 'app-1', parameters: { flotilla_answered_by: 'edge', flotilla_policy: 'confident' } });
+
+    const cloud = await app.inject({ method: 'POST', url: '/v2/models/digits/infer', payload: body(0.4) });
+    expect(cloud.json()).toMatchObject({ id: 'app-1', parameters: { flotilla_answered_by: 'cloud', flotilla_policy: 'max-prob', flotilla_threshold: 0.8 }, outputs: [{ data: [0, 1, 0] }] });
+    // The application's own id stays its own; the cloud saw the escalator's idempotency id.
+    expect(pool.requests[0]!.id).not.toBe('app-1');
+  });
+
+  it('answers a request whose cloud endpoint is silent with the local result marked edge-fallback', async () => {
+    const hole = await startBlackhole();
+    cleanups.push(() => hole.close());
+    const { escalator } = makeEscalator({ maxProbBelow: 0.8, budgetMs: 80 }, [{ pool: 'silent', endpoints: [hole.url] }]);
+    const app = buildLocalApi({ inference: escalator });
+    cleanups.push(() => app.close());
+    const res = await app.inject({ method: 'POST', url: '/v2/models/digits/infer', payload: body(0.4) });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ parameters: { flotilla_answered_by: 'edge-fallback', flotilla_error: 'FLT_ESCALATION_BUDGET_EXCEEDED' } });
+  });
+});
