@@ -11,18 +11,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, numberArg, pool } from './bench-kit.ts';
 import { createConnection } from 'node:net';
 import { MqttClient } from 'mqtt';
 import { deviceTopic, encodeMessage } from '@flotilla/protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg('devices', 1000);
-const REPS = arg('reps', 3);
-const CONCURRENCY = arg('concurrency', 100);
+
+const N = numberArg('devices', 1000);
+const REPS = numberArg('reps', 3);
+const CONCURRENCY = numberArg('concurrency', 100);
 
 interface Mem { rss: number; heapUsed: number; external: number; arrayBuffers: number }
 interface Ready { ready: true; http: string | null; mqtt: string; enrollmentToken: string | null; memory: Mem }
@@ -42,19 +40,6 @@ function ask(child: ChildProcess): Promise<Mem> {
   });
 }
 
-async function pool<T>(n: number, concurrency: number, job: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await job(i);
-      }
-    }),
-  );
-  return out;
-}
 
 async function enrollAll(info: Ready, run: number): Promise<Array<{ id: string; credential: string | null }>> {
   return pool(N, CONCURRENCY, async (i) => {
@@ -115,8 +100,6 @@ async function measure(kind: 'flotilla' | 'aedes', run: number) {
     child.send({ cmd: 'exit' });
   }
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const runs: Array<Awaited<ReturnType<typeof measure>>> = [];
 for (let r = 0; r < REPS; r++) {

@@ -14,17 +14,15 @@ import { createConnection } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, numberArg, pool } from './bench-kit.ts';
 import { MqttClient } from 'mqtt';
 import { decodeMessage, deviceTopic, encodeMessage, type ReportedState } from '@flotilla/protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg('devices', 10_000);
-const REPS = arg('reps', 3);
-const CONCURRENCY = arg('concurrency', 50);
+
+const N = numberArg('devices', 10_000);
+const REPS = numberArg('reps', 3);
+const CONCURRENCY = numberArg('concurrency', 50);
 const MODEL = 'digits';
 
 interface Ready { http: string; mqtt: string; enrollmentToken: string; adminToken: string }
@@ -38,19 +36,6 @@ async function startServer(): Promise<{ child: ChildProcess; info: Ready }> {
   return { child, info };
 }
 
-async function pool<T>(n: number, concurrency: number, job: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await job(i);
-      }
-    }),
-  );
-  return out;
-}
 
 async function api<T>(info: Ready, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${info.http}${path}`, {
@@ -93,8 +78,6 @@ function simulateDevice(mqttUrl: string, id: string, credential: string, onHealt
     client.once('error', reject);
   });
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const { child, info } = await startServer();
 const clients: MqttClient[] = [];
