@@ -6,7 +6,7 @@ import { buildModels, EVAL_SET_FILE, modelDir, modelPath } from '@flotilla/model
 // by a workspace dependency (which would make a cycle).
 import { buildPoolWorker, type PoolWorker } from '../../../packages/pool/src/index.ts';
 import { CloudClient } from '../../src/escalation/cloud-client.ts';
-import { Escalator } from '../../src/escalation/escalator.ts';
+import { Escalator, type EscalatedResult } from '../../src/escalation/escalator.ts';
 import { InferenceService } from '../../src/inference/service/inference-service.ts';
 import type { Tensor } from '../../src/inference/types.ts';
 import { MODELS_DIR } from '../local-api/models.ts';
@@ -48,7 +48,7 @@ describe('escalation to the pool worker', () => {
     const escalator = new Escalator({ local: service, cloud, enqueueEvent: (_k, data) => enqueued.push(data) });
     escalator.configure({ 'mnist-edge': { policy: { maxProbBelow: 0.9, cloudModel: 'mnist-cloud', budgetMs: 2_000 }, routes: [{ pool: 'local', endpoints: [poolUrl] }] } });
     try {
-      const answers = [];
+      const answers: EscalatedResult[] = [];
       for (let i = 0; i < digits.rows.length; i++) answers.push(await escalator.infer('mnist-edge', digit(i)));
       await new Promise((r) => setImmediate(r));
       const byWhere = (w: string) => answers.filter((a) => a.answeredBy === w);
