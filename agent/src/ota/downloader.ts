@@ -7,6 +7,9 @@ import { request } from 'undici';
 import { sleep, type Timers } from '../runtime/timers.ts';
 import { fsyncDir } from '../storage/fsync-dir.ts';
 
+/** Verified bytes gathered before one file write. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 export interface DownloadOptions {
   url: string;
   /** Extra request headers (the device's Basic authorization). */
@@ -168,6 +171,26 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
     };
     let wrote = 0;
     const fh = await open(partialPath, 'a');
+    // Socket chunks are small (tens of KiB); one file write per chunk made the download wait on the
+    // disk thread for each of them. Verified bytes are gathered and written in batches instead.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let writeFailed = false;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const batch = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      const n = pendingBytes;
+      pending = [];
+      pendingBytes = 0;
+      try {
+        await fh.write(batch);
+      } catch (err) {
+        writeFailed = true;
+        throw err;
+      }
+      have += n;
+      wrote += n;
+    };
     try {
       const headers: Record<string, string> = { ...opts.headers };
       if (have > 0) {
@@ -199,12 +222,13 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
         const buf = chunk as Buffer;
         // Throws FLT_OTA_LENGTH_MISMATCH before the extra bytes are written anywhere.
         verifier.update(buf);
-        await fh.write(buf);
-        have += buf.byteLength;
-        wrote += buf.byteLength;
+        pending.push(buf);
+        pendingBytes += buf.byteLength;
         progress();
-        opts.onProgress?.(have, expected.length);
+        if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+        opts.onProgress?.(have + pendingBytes, expected.length);
       }
+      await flush();
       await fh.sync();
       return wrote;
     } catch (err) {
@@ -215,10 +239,14 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
     } finally {
       timers.clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
+      // Bytes already verified stay: the file must always hold exactly what the verifier has seen.
+      await flush().catch(() => undefined);
       await fh.close();
       // A write interrupted mid-chunk cannot leave more than was verified: realign the file.
       const size = (await stat(partialPath).catch(() => ({ size: 0 }))).size;
       if (size > have) await truncate(partialPath, have);
+      // The verifier saw bytes the disk refused: hash again what the file really holds.
+      if (writeFailed) await hashPrefix();
     }
   }
 }
