@@ -1,0 +1,201 @@
+/**
+ * bench:pool. Throughput of the pool worker with dynamic batching against the same worker with
+ * batching off (every request its own session run), at concurrency 16, one MNIST digit per request
+ * (binary tensor extension), both workers with the same number of worker threads. Each worker is
+ * its own process (src/main.ts, configured by FLOTILLA_POOL_* variables, as deployed); the load
+ * comes from a third process. Reps alternate (and alternate which goes first) so machine noise hits
+ * both alike. Target: batched ≥ 3× batch-size-1 (median requests/s).
+ * Usage: pnpm bench:pool [--reps 5] [--seconds 4] [--concurrency 16] [--max-batch 32] [--delay-us 1000] [--instances 1]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem, release, platform, arch } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { encodeInferRequest } from '@flotilla/kserve';
+import { buildModels, modelDir, modelPath } from '@flotilla/modelkit';
+import type { LoadJob, LoadResult } from './load-client.ts';
+
+const { values } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '16' },
+    'max-batch': { type: 'string', default: '32' },
+    'delay-us': { type: 'string', default: '1000' },
+    instances: { type: 'string', default: '1' },
+    out: { type: 'string', default: 'bench-results/pool-batching.json' },
+  },
+});
+const reps = Number(values.reps);
+const durationMs = Number(values.seconds) * 1000;
+const warmupMs = Number(values.warmup) * 1000;
+const concurrency = Number(values.concurrency);
+const maxBatchSize = Number(values['max-batch']);
+const maxQueueDelayUs = Number(values['delay-us']);
+const instances = Number(values.instances);
+
+const MODEL = 'mnist-cloud';
+const here = fileURLToPath(new URL('.', import.meta.url));
+const mainFile = resolve(here, '../src/main.ts');
+const root = resolve(here, '../../..');
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function packageVersion(name: string): Promise<string> {
+  const require = (await import('node:module')).createRequire(join(here, '../package.json'));
+  try {
+    return (JSON.parse(await readFile(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface Worker {
+  name: string;
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts src/main.ts with the given FLOTILLA_POOL_* settings and waits for its "listening" line. */
+function startWorker(name: string, repo: string, env: Record<string, string>): Promise<Worker> {
+  const child = spawn(process.execPath, ['--import', 'tsx', mainFile], {
+    cwd: resolve(here, '..'),
+    env: { ...process.env, FLOTILLA_POOL_MODEL_REPOSITORY: repo, FLOTILLA_POOL_HOST: '127.0.0.1', FLOTILLA_POOL_PORT: '0', FLOTILLA_POOL_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((ok, fail) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      try {
+        const msg = JSON.parse(line) as { msg?: string; url?: string };
+        if (msg.msg === 'pool worker listening' && msg.url) ok({ name, url: msg.url, child });
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`${name} worker exited with code ${code} before listening`)));
+  });
+}
+
+async function stopWorker(w: Worker): Promise<void> {
+  if (w.child.exitCode !== null) return;
+  const exited = new Promise((ok) => w.child.once('exit', ok));
+  w.child.kill('SIGTERM');
+  await exited;
+}
+
+/** Session runs and rows so far, from the worker's own metrics. */
+async function runStats(url: string): Promise<{ runs: number; rows: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
+  return { runs: value(/^flotilla_pool_batch_size_count\{model="mnist-cloud"\} (\S+)$/m), rows: value(/^flotilla_pool_batch_size_sum\{model="mnist-cloud"\} (\S+)$/m) };
+}
+
+// The cloud model, built (or reused) by the model kit, placed in a Triton-layout repository.
+const buildDir = join(tmpdir(), 'flotilla-pool-models');
+await buildModels(buildDir, { only: ['mnist-cloud-fp32'] });
+const repo = await mkdtemp(join(tmpdir(), 'flotilla-pool-bench-'));
+await mkdir(join(repo, MODEL, '1'), { recursive: true });
+await copyFile(modelPath(buildDir, 'mnist-cloud-fp32'), join(repo, MODEL, '1', 'model.onnx'));
+const evalSet = JSON.parse(await readFile(join(modelDir(buildDir, 'mnist-cloud-fp32'), 'eval-set.json'), 'utf8')) as { data: number[][] };
+const digit = Float32Array.from(evalSet.data[0] as number[]);
+const encoded = encodeInferRequest(
+  { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: digit }], binaryOutput: true },
+  { binaryInputs: true },
+);
+const body = encoded.body as Uint8Array;
+const job = (url: string, ms: number): LoadJob => ({
+  url,
+  path: `/v2/models/${MODEL}/infer`,
+  body: Buffer.from(body).toString('base64'),
+  headerLength: encoded.headerLength as number,
+  concurrency,
+  durationMs: ms,
+});
+
+const common = { FLOTILLA_POOL_INSTANCES: String(instances), FLOTILLA_POOL_MAX_BATCH_SIZE: String(maxBatchSize), FLOTILLA_POOL_MAX_QUEUE_SIZE: '1024' };
+const loadBefore = loadavg();
+const workers = await Promise.all([
+  startWorker('batched', repo, { ...common, FLOTILLA_POOL_DYNAMIC_BATCHING: 'true', FLOTILLA_POOL_MAX_QUEUE_DELAY_US: String(maxQueueDelayUs) }),
+  startWorker('unbatched', repo, { ...common, FLOTILLA_POOL_DYNAMIC_BATCHING: 'false' }),
+]);
+const [batched, unbatched] = workers as [Worker, Worker];
+
+const client = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./load-client.ts', import.meta.url))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+await new Promise<void>((ok) => client.once('message', () => ok()));
+const drive = (j: LoadJob) =>
+  new Promise<LoadResult>((ok) => {
+    client.once('message', (m) => ok(m as LoadResult));
+    client.send(j);
+  });
+
+type Rep = LoadResult & { worker: string; rep: number; meanBatchRows: number; loadavg1: number };
+const results: Rep[] = [];
+try {
+  for (const w of workers) await drive(job(w.url, warmupMs));
+  for (let rep = 0; rep < reps; rep++) {
+    const order = rep % 2 === 0 ? [batched, unbatched] : [unbatched, batched];
+    for (const w of order) {
+      const before = await runStats(w.url);
+      const r = await drive(job(w.url, durationMs));
+      const after = await runStats(w.url);
+      const runs = after.runs - before.runs;
+      const row: Rep = { ...r, worker: w.name, rep, meanBatchRows: runs > 0 ? (after.rows - before.rows) / runs : 0, loadavg1: loadavg()[0] as number };
+      results.push(row);
+      console.log(
+        `rep ${rep} ${w.name.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  mean batch ${row.meanBatchRows.toFixed(1)}  errors ${r.errors}  load ${row.loadavg1.toFixed(2)}`,
+      );
+    }
+  }
+} finally {
+  client.kill();
+  await Promise.allSettled(workers.map(stopWorker));
+  await rm(repo, { recursive: true, force: true });
+}
+
+const of = (name: string) => results.filter((r) => r.worker === name);
+const summary = (name: string) => ({
+  rps: median(of(name).map((r) => r.rps)),
+  p50Ms: median(of(name).map((r) => r.p50Ms)),
+  p99Ms: median(of(name).map((r) => r.p99Ms)),
+  meanBatchRows: median(of(name).map((r) => r.meanBatchRows)),
+});
+const medians = { batched: summary('batched'), unbatched: summary('unbatched') };
+const ratio = medians.batched.rps / medians.unbatched.rps;
+const ort = (await import('onnxruntime-node')).env.versions.common;
+const out = {
+  bench: 'pool-batching',
+  date: new Date().toISOString(),
+  command: 'pnpm bench:pool',
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    os: `${platform()} ${release()} ${arch()}`,
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadavg(),
+    note: 'shared 2-core machine; other engineers run tests at the same time',
+  },
+  versions: { node: process.version, onnxruntime: ort, fastify: await packageVersion('fastify'), undici: await packageVersion('undici'), pool: await packageVersion('@flotilla/pool').catch(() => '0.1.0') },
+  params: { model: 'mnist-cloud-fp32 (784→128→64→10)', body: 'binary tensor extension, one digit [1,784] FP32', concurrency, durationMs, warmupMs, reps, maxBatchSize, maxQueueDelayUs, instances, intraOpThreads: 1 },
+  reps: results,
+  medians,
+  ratio,
+  target: { ratio: 3, anchor: "Triton's docs: ~3.7× on Inception with dynamic batching" },
+  pass: ratio >= 3,
+};
+await mkdir(resolve(root, 'bench-results'), { recursive: true });
+const outPath = resolve(root, values.out as string);
+await writeFile(outPath, `${JSON.stringify(out, null, 2)}\n`);
+console.log(
+  `\nbatched ${medians.batched.rps.toFixed(0)} req/s (mean batch ${medians.batched.meanBatchRows.toFixed(1)}) vs batch size 1 ${medians.unbatched.rps.toFixed(0)} req/s: ${ratio.toFixed(2)}× (target ≥ 3×); load ${loadBefore.map((l) => l.toFixed(2)).join(' ')} → ${out.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}`,
+);
+console.log(`wrote ${outPath}`);
