@@ -5,13 +5,13 @@
  * loop. One 100 MB artifact of random bytes is uploaded, published and granted to an enrolled
  * device; then, on the same device endpoint (`GET /v1/artifacts/:sha256`, HTTP Basic device
  * credential), alternating repetitions of:
- *   - undici: `stream()` into a file write stream, as the agent downloads;
+ *   - agent:  the agent's own downloader (agent/src/ota/downloader.ts), verifying as it writes;
  *   - curl:   `curl -s -o file -H 'authorization: …' URL` (the peer).
  * Then cut-and-resume runs: the download is aborted after ~40% of the file, then resumed with
  * `Range: bytes=<have>-` and `If-Range`; the server counts the bytes it really wrote to its
  * sockets, so bytes lost in flight at the cut count as re-sent.
  *
- * Env: BENCH_MB (default 100), BENCH_REPS (default 7), BENCH_WRITE_BUFFER (file stream buffer, default 64 KiB).
+ * Env: BENCH_MB (default 100), BENCH_REPS (default 7).
  */
 import { fork, spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -20,14 +20,15 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { request, stream } from 'undici';
+import { request } from 'undici';
+import { downloadArtifact } from '../../agent/src/ota/downloader.ts';
+import { systemTimers } from '../../agent/src/runtime/timers.ts';
 import type { Socket } from 'node:net';
 import { buildServer } from '../src/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ADMIN = 'flta_bench-admin-token-0123456789abcdef';
 const ENROLL = 'flte_bench-enrollment-token-0123456789';
-const WRITE_BUFFER = Number(process.env.BENCH_WRITE_BUFFER ?? 64 * 1024);
 
 // ---------------------------------------------------------------- server process
 
@@ -96,7 +97,7 @@ async function json(url: string, method: string, body?: unknown, headers: Record
 
 interface Rep {
   rep: number;
-  client: 'undici' | 'curl';
+  client: 'agent' | 'curl';
   ms: number;
   mbPerSec: number;
 }
@@ -145,11 +146,16 @@ async function main(): Promise<void> {
     const authHeader = `Basic ${Buffer.from(`bench-device:${credential}`).toString('base64')}`;
     const url = `${http}/v1/artifacts/${sha256}`;
 
-    const viaUndici = async (out: string) => {
-      // undici's stream(): the body goes straight into the file stream, without a Readable in between.
-      await stream(url, { method: 'GET', headers: { authorization: authHeader } }, ({ statusCode }) => {
-        if (statusCode !== 200) throw new Error(`undici got ${statusCode}`);
-        return createWriteStream(out, { highWaterMark: WRITE_BUFFER });
+    // The device path: the agent's own downloader (batched writes, streaming sha256 verification
+    // against the signed digest, byte cap, resumable partial file), not a bare HTTP client.
+    const viaAgent = async (out: string) => {
+      await downloadArtifact({
+        url,
+        headers: { authorization: authHeader },
+        expected: { sha256, length: size },
+        partialPath: `${out}.part`,
+        finalPath: out,
+        timers: systemTimers,
       });
     };
     const viaCurl = (out: string) =>
@@ -160,16 +166,16 @@ async function main(): Promise<void> {
       });
 
     // Warm-up of both paths (page cache, connection pool, JIT), not recorded.
-    await viaUndici(join(work, 'warm-u'));
+    await viaAgent(join(work, 'warm-u'));
     await viaCurl(join(work, 'warm-c'));
     const reps: Rep[] = [];
     for (let r = 0; r < REPS; r++) {
       // Alternate who goes first so neither always runs on a warmer machine.
-      const order: Array<'undici' | 'curl'> = r % 2 === 0 ? ['undici', 'curl'] : ['curl', 'undici'];
+      const order: Array<'agent' | 'curl'> = r % 2 === 0 ? ['agent', 'curl'] : ['curl', 'agent'];
       for (const client of order) {
         const out = join(work, `${client}-${r}`);
         const t0 = performance.now();
-        await (client === 'undici' ? viaUndici(out) : viaCurl(out));
+        await (client === 'agent' ? viaAgent(out) : viaCurl(out));
         const ms = performance.now() - t0;
         if (statSync(out).size !== size) throw new Error(`${client} wrote ${statSync(out).size} bytes`);
         if (r === 0 && (await fileSha(out)) !== sha256) throw new Error(`${client} bytes differ`);
@@ -211,8 +217,8 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ resume: entry }));
     }
 
-    const of = (c: 'undici' | 'curl') => reps.filter((x) => x.client === c);
-    const undiciMBs = median(of('undici').map((x) => x.mbPerSec));
+    const of = (c: 'agent' | 'curl') => reps.filter((x) => x.client === c);
+    const agentMBs = median(of('agent').map((x) => x.mbPerSec));
     const curlMBs = median(of('curl').map((x) => x.mbPerSec));
     const resumeExtraPct = median(resumes.map((x) => x.extraPct));
     const pkg = (name: string) => (JSON.parse(readFileSync(join(here, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
@@ -224,8 +230,8 @@ async function main(): Promise<void> {
       upload: { ms: +uploadMs.toFixed(1), mbPerSec: +(MB / (uploadMs / 1000)).toFixed(1) },
       reps,
       resumes,
-      medians: { undiciMBps: undiciMBs, curlMBps: curlMBs, resumeExtraPct },
-      ratios: { undiciVsCurl: +(undiciMBs / curlMBs).toFixed(3), targetUndiciVsCurl: 0.9, resumeExtraPct, targetResumeExtraPct: 5 },
+      medians: { agentMBps: agentMBs, curlMBps: curlMBs, resumeExtraPct },
+      ratios: { agentVsCurl: +(agentMBs / curlMBs).toFixed(3), targetAgentVsCurl: 0.9, resumeExtraPct, targetResumeExtraPct: 5 },
     };
     const file = join(here, '..', '..', 'bench-results', 'download.json');
     mkdirSync(dirname(file), { recursive: true });
