@@ -9,6 +9,8 @@ import { fsyncDir } from '../storage/fsync-dir.ts';
 
 /** Verified bytes gathered before one file write. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** undici's response buffer. */
+const BODY_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface DownloadOptions {
   url: string;
@@ -197,7 +199,8 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
         headers.range = `bytes=${have}-${expected.length - 1}`;
         headers['if-range'] = `"${expected.sha256}"`;
       }
-      const res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 });
+      // A large body buffer lets undici hand over big chunks (its 64 KiB default made it half as fast as curl here).
+      const res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0, highWaterMark: BODY_BUFFER_BYTES });
       progress();
       if (res.statusCode === 200 && have > 0) {
         // The server sent the whole file (range ignored or If-Range failed): take it from the start.
