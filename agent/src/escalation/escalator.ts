@@ -3,7 +3,7 @@ import { FlotillaError, type ModelEscalation } from '@flotilla/protocol';
 import type { Logger } from 'pino';
 import type { Tensor } from '../inference/types.ts';
 import type { LocalInference, LocalInferResult, LocalModelStatus } from '../local-api/local-inference.ts';
-import { systemTimers, type Timers } from '../runtime/timers.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.ts';
 import type { CloudAnswer, CloudClient } from './cloud-client.ts';
 import { HARD_EXAMPLE_EVENT, hardExampleData, type EnqueueEvent } from './hard-example.ts';
 import { DEFAULT_BUDGET_MS, decideAfter, decideBefore, type AnsweredBy, type Decision, type EscalationPolicy, type EscalationReason, type Random } from './policy.ts';
@@ -19,7 +19,10 @@ export interface EscalatorOptions {
   random?: Random;
   /** Idempotency ids (default random UUIDs). */
   newRequestId?: () => string;
-  /** Kept back from the budget for answering with the local result after the cloud gave up (default 2 ms). */
+  /**
+   * Kept back from the budget for answering with the local result after the cloud gave up: covers
+   * timer lateness on a busy device and the fallback path itself (default 10 ms).
+   */
   fallbackReserveMs?: number;
   logger?: Pick<Logger, 'warn'>;
 }
@@ -70,7 +73,7 @@ export class Escalator implements LocalInference {
     this.#timers = opts.timers ?? systemTimers;
     this.#random = opts.random ?? Math.random;
     this.#newId = opts.newRequestId ?? randomUUID;
-    this.#reserve = opts.fallbackReserveMs ?? 2;
+    this.#reserve = opts.fallbackReserveMs ?? 10;
     this.#logger = opts.logger;
   }
 
@@ -144,8 +147,13 @@ export class Escalator implements LocalInference {
     this.#closed = true;
   }
 
+  /**
+   * The cloud call, raced against the deadline: the answer never waits for an aborted request to
+   * unwind. The call itself is not aborted at the deadline (its own attempt timer fires then and
+   * counts the failure against the endpoint); its late outcome is dropped.
+   */
   #cloudCall(model: string, cfg: ModelEscalation, policy: EscalationPolicy, inputs: readonly Tensor[], opts: InferOpts, requestId: string, deadline: number): Promise<CloudAnswer> {
-    return this.#cloud.infer({
+    const call = this.#cloud.infer({
       model: policy.cloudModel ?? model,
       inputs,
       routes: cfg.routes,
@@ -153,6 +161,15 @@ export class Escalator implements LocalInference {
       deadline,
       ...(opts.outputs && { outputs: opts.outputs }),
       ...(opts.signal && { signal: opts.signal }),
+    });
+    let timer: TimerHandle | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = this.#timers.setTimeout(() => reject(new FlotillaError('FLT_ESCALATION_BUDGET_EXCEEDED', `no answer for ${model} within the time budget`)), Math.max(0, deadline - this.#timers.now()));
+    });
+    call.catch(() => undefined);
+    expired.catch(() => undefined);
+    return Promise.race([call, expired]).finally(() => {
+      if (timer) this.#timers.clearTimeout(timer);
     });
   }
 
