@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeInferRequest } from '@flotilla/kserve';
 import { buildModels, modelDir, modelPath } from '@flotilla/modelkit';
+import { OnnxRuntimeBackend } from '@flotilla/agent/inference';
+import { DynamicBatcher } from '../src/index.ts';
 import type { LoadJob, LoadResult } from './load-client.ts';
 
 const { values } = parseArgs({
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     'max-batch': { type: 'string', default: '32' },
     'delay-us': { type: 'string', default: '1000' },
     instances: { type: 'string', default: '1' },
+    'inprocess-seconds': { type: 'string', default: '2' },
     out: { type: 'string', default: 'bench-results/pool-batching.json' },
   },
 });
@@ -161,6 +164,52 @@ try {
   await rm(repo, { recursive: true, force: true });
 }
 
+/**
+ * The same comparison without HTTP: 16 closed loops submitting straight to the batcher in front of
+ * the worker thread. It shows what batching buys where session runs are the bottleneck, and how
+ * much of the HTTP figure the HTTP layer itself costs.
+ */
+async function inProcess(): Promise<{ batched: number[]; unbatched: number[] }> {
+  const ms = Number(values['inprocess-seconds']) * 1000;
+  const out = { batched: [] as number[], unbatched: [] as number[] };
+  if (ms <= 0) return out;
+  const loaded = await new OnnxRuntimeBackend({ intraOpThreads: 1, laneBytes: 1024 * 1024, workersPerModel: instances }).load({
+    model: MODEL,
+    version: '1',
+    path: modelPath(buildDir, 'mnist-cloud-fp32'),
+    format: 'onnx',
+    providers: ['cpu'],
+  });
+  const timers = { now: () => performance.now(), setTimeout: (fn: () => void, t: number) => setTimeout(fn, t), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+  const policy = { maxBatchSize, maxQueueDelayUs, preferredBatchSizes: [], maxQueueSize: 1024, instances };
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      for (const dynamicBatching of rep % 2 === 0 ? [true, false] : [false, true]) {
+        const b = new DynamicBatcher((inputs, outputs) => loaded.infer(inputs, { transfer: true, validated: true, ...(outputs && { outputs }) }), { ...policy, dynamicBatching }, { timers });
+        let done = 0;
+        const start = performance.now();
+        const end = start + ms;
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (performance.now() < end) {
+              await b.submit([{ name: 'input', datatype: 'FP32', shape: [1, 784], data: digit.slice() }], { timeoutMs: 10_000 });
+              done++;
+            }
+          }),
+        );
+        const rps = (done / (performance.now() - start)) * 1000;
+        await b.close();
+        (dynamicBatching ? out.batched : out.unbatched).push(rps);
+        console.log(`in-process rep ${rep} ${dynamicBatching ? 'batched  ' : 'unbatched'} ${rps.toFixed(0).padStart(6)} req/s`);
+      }
+    }
+  } finally {
+    await loaded.unload();
+  }
+  return out;
+}
+const inproc = await inProcess();
+
 const of = (name: string) => results.filter((r) => r.worker === name);
 const summary = (name: string) => ({
   rps: median(of(name).map((r) => r.rps)),
@@ -184,11 +233,17 @@ const out = {
     loadavgAfter: loadavg(),
     note: 'shared 2-core machine; other engineers run tests at the same time',
   },
-  versions: { node: process.version, onnxruntime: ort, fastify: await packageVersion('fastify'), undici: await packageVersion('undici'), pool: await packageVersion('@flotilla/pool').catch(() => '0.1.0') },
+  versions: { node: process.version, onnxruntime: ort, fastify: await packageVersion('fastify'), undici: await packageVersion('undici'), pool: (JSON.parse(await readFile(join(here, '../package.json'), 'utf8')) as { version: string }).version },
   params: { model: 'mnist-cloud-fp32 (784→128→64→10)', body: 'binary tensor extension, one digit [1,784] FP32', concurrency, durationMs, warmupMs, reps, maxBatchSize, maxQueueDelayUs, instances, intraOpThreads: 1 },
   reps: results,
   medians,
   ratio,
+  inProcess: {
+    what: 'the same batcher and worker thread driven directly by 16 loops in one process (no HTTP, no client process)',
+    reps: inproc,
+    medians: { batched: median(inproc.batched), unbatched: median(inproc.unbatched) },
+    ratio: median(inproc.batched) / median(inproc.unbatched),
+  },
   target: { ratio: 3, anchor: "Triton's docs: ~3.7× on Inception with dynamic batching" },
   pass: ratio >= 3,
 };
@@ -198,4 +253,5 @@ await writeFile(outPath, `${JSON.stringify(out, null, 2)}\n`);
 console.log(
   `\nbatched ${medians.batched.rps.toFixed(0)} req/s (mean batch ${medians.batched.meanBatchRows.toFixed(1)}) vs batch size 1 ${medians.unbatched.rps.toFixed(0)} req/s: ${ratio.toFixed(2)}× (target ≥ 3×); load ${loadBefore.map((l) => l.toFixed(2)).join(' ')} → ${out.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}`,
 );
+console.log(`in-process (no HTTP): batched ${out.inProcess.medians.batched.toFixed(0)} req/s vs ${out.inProcess.medians.unbatched.toFixed(0)} req/s: ${out.inProcess.ratio.toFixed(2)}×`);
 console.log(`wrote ${outPath}`);
