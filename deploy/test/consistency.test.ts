@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer, type FlotillaServer } from '@flotilla/server';
 import { buildLocalApi } from '../../agent/src/local-api/build-local-api.ts';
@@ -153,8 +154,9 @@ describe('probe paths are routes the components serve', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-deploy-'));
     server = await buildServer({ dataDir: dir, logLevel: 'silent', http: { port: 0 }, mqtt: { tcpPort: 0, wsPort: null } });
-    // Route registration never calls the inference service; a bare object stands in for it.
-    agentApi = buildLocalApi({ inference: {} as LocalInference });
+    // Route registration never calls the inference service; a bare object stands in for it. The
+    // daemon always gives the local API its metrics registry (agent/src/main.ts), so this does too.
+    agentApi = buildLocalApi({ inference: {} as LocalInference, metrics: new Registry() });
     await agentApi.ready();
   });
 
