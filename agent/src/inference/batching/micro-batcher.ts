@@ -1,7 +1,7 @@
 import { FlotillaError } from '@flotilla/protocol';
-import { ARRAY_OF } from '../datatypes.ts';
+import { concatRows, rowsOf, sliceRows } from '@flotilla/kserve';
 import type { OnnxInferOptions } from '../onnx/onnx-loaded-model.ts';
-import type { LoadedModel, Tensor, TensorData } from '../types.ts';
+import type { LoadedModel, Tensor } from '../types.ts';
 
 export interface BatchingConfig {
   /** Most rows (dim 0) in one run. */
@@ -27,33 +27,6 @@ interface Group {
 /** True when every input and output has a dynamic first dimension, so requests can be stacked along it. */
 export function batchable(loaded: Pick<LoadedModel, 'inputs' | 'outputs'>): boolean {
   return [...loaded.inputs, ...loaded.outputs].every((s) => s.shape.length > 0 && s.shape[0] === -1);
-}
-
-function rowsOf(t: Tensor): number {
-  return t.shape[0] ?? 0;
-}
-
-function concat(parts: readonly Tensor[], rows: number): Tensor {
-  const first = parts[0] as Tensor;
-  const shape = [rows, ...first.shape.slice(1)];
-  if (first.datatype === 'BYTES') {
-    return { name: first.name, datatype: first.datatype, shape, data: parts.flatMap((p) => p.data as string[]) };
-  }
-  const length = parts.reduce((n, p) => n + p.data.length, 0);
-  const data = new ARRAY_OF[first.datatype](length) as Exclude<TensorData, string[]>;
-  let offset = 0;
-  for (const p of parts) {
-    (data as Float32Array).set(p.data as Float32Array, offset);
-    offset += p.data.length;
-  }
-  return { name: first.name, datatype: first.datatype, shape, data };
-}
-
-function sliceRows(t: Tensor, start: number, rows: number, total: number): Tensor {
-  const per = total === 0 ? 0 : t.data.length / total;
-  // slice, not subarray: each caller gets a buffer of its own it may transfer or keep.
-  const data = t.data.slice(start * per, (start + rows) * per) as TensorData;
-  return { name: t.name, datatype: t.datatype, shape: [rows, ...t.shape.slice(1)], data };
 }
 
 function schedule(delayUs: number, fn: () => void): { cancel(): void } {
@@ -139,7 +112,7 @@ export class MicroBatcher {
       await this.loaded.infer(only.inputs, opts).then(only.resolve, only.reject);
       return;
     }
-    const batched = (items[0] as Waiting).inputs.map((t, i) => concat(items.map((w) => w.inputs[i] as Tensor), rows));
+    const batched = (items[0] as Waiting).inputs.map((t, i) => concatRows(items.map((w) => w.inputs[i] as Tensor)));
     let outputs: Tensor[];
     try {
       // The stacked buffers are ours alone: move them to the worker rather than copy.
@@ -155,7 +128,7 @@ export class MicroBatcher {
     }
     let start = 0;
     for (const w of items) {
-      w.resolve(outputs.map((t) => sliceRows(t, start, w.rows, rows)));
+      w.resolve(outputs.map((t) => sliceRows(t, start, w.rows)));
       start += w.rows;
     }
   }
