@@ -2,6 +2,8 @@ import { FlotillaError } from '@flotilla/protocol';
 import { Agent } from './agent.ts';
 import { loadAgentConfig } from './config/load.ts';
 import { Registry } from 'prom-client';
+import { CloudClient, Escalator, type EnqueueEvent } from './escalation/index.ts';
+import { PendingApplier, type DesiredStateApplier } from './state/applier.ts';
 import { InferenceService } from './inference/service/inference-service.ts';
 import { startLocalApi, type RunningLocalApi } from './local-api/start-local-api.ts';
 import { createLogger } from './logger.ts';
@@ -30,11 +32,32 @@ async function main(): Promise<void> {
   const manager = config.ota.enabled
     ? new ModelManager({ dataDir: config.dataDir, inference, logger: logger.child({ part: 'ota' }), config: otaConfigFrom(config.ota) })
     : undefined;
-  const agent = await Agent.create(config, { logger, ...(manager ? { applier: manager } : {}) });
+  // Hard requests go on to cloud pools: the escalator sits in front of local inference, and every
+  // applied desired state carries its policies and routing.
+  const cloud = new CloudClient();
+  // Hard examples go to the agent's durable outbox, which exists once the agent does.
+  const hardExamples: { sink?: EnqueueEvent } = {};
+  const escalator = new Escalator({
+    local: inference,
+    cloud,
+    logger: logger.child({ part: 'escalation' }),
+    enqueueEvent: (kind, data, opts) => hardExamples.sink?.(kind, data, opts),
+  });
+  const models = manager ?? new PendingApplier();
+  const applier: DesiredStateApplier = {
+    apply: async (desired) => {
+      escalator.configure(desired.escalation);
+      return models.apply(desired);
+    },
+  };
+  const agent = await Agent.create(config, { logger, applier });
+  hardExamples.sink = (kind, data, opts) => agent.enqueueEvent(kind, data, opts);
   let localApi: RunningLocalApi | undefined;
   const closeAll = async (): Promise<void> => {
+    // Escalation first: a hard example must not reach an outbox that is already closed.
+    escalator.close();
     await agent.close();
-    await Promise.allSettled([manager?.close(), localApi?.close()]);
+    await Promise.allSettled([manager?.close(), localApi?.close(), cloud.close()]);
     await inference.close();
   };
   let stopping = false;
@@ -64,13 +87,14 @@ async function main(): Promise<void> {
   if (config.localApi.enabled) {
     try {
       const metrics = Registry.merge([agent.metrics.registry, inferenceMetrics]);
-      localApi = await startLocalApi({ inference, metrics, host: config.localApi.host, port: config.localApi.port });
+      localApi = await startLocalApi({ inference: escalator, metrics, host: config.localApi.host, port: config.localApi.port });
       logger.info({ url: localApi.url }, 'local inference API listening');
     } catch (err) {
       // A taken port must not stop the daemon: it still installs models and reports over MQTT.
       logger.error({ host: config.localApi.host, port: config.localApi.port, err: (err as Error).message }, 'local inference API could not listen');
     }
   }
+  cloud.start();
   await agent.start();
   logger.info({ deviceId: agent.deviceId, status: agent.status() }, 'agent started');
 }
