@@ -5,7 +5,7 @@ import { buildModels, modelPath, type ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, auth, type TestServer } from '../../server/test/helpers/server.ts';
 
 /** modelkit builds are deterministic and cached by generator hash; the OTA unit tests share this folder. */
-const BUILD_DIR = join(tmpdir(), 'flotilla-ota-test-models');
+export const BUILD_DIR = join(tmpdir(), 'flotilla-ota-test-models');
 
 export async function otaBuilds(): Promise<Map<string, ModelCard>> {
   const only = ['mnist-edge-int8', 'mnist-edge-fp32', 'mnist-edge-int8-bad-golden', 'mnist-edge-int8-unloadable'];
