@@ -13,10 +13,22 @@ interface Mapped {
   body: ErrorBody;
 }
 
+/**
+ * How a KServe v2 HTTP server (the agent's local API, the pool worker) reports failures: which coded
+ * errors are its own faults worth logging, and extra headers for some codes.
+ */
+export interface ErrorReplyOptions {
+  /** Names the server in the log line of an internal failure. */
+  what: string;
+  /** Coded errors logged as internal failures besides FLT_INTERNAL. */
+  internalCodes?: readonly string[];
+  headersFor?: (code: string) => Record<string, string> | undefined;
+}
+
 /** Any thrown value → status and `{ error, code }`. Unknown failures say nothing about internals. */
-export function mapError(err: unknown): Mapped & { internal: boolean } {
+export function mapError(err: unknown, internalCodes: readonly string[] = []): Mapped & { internal: boolean } {
   if (err instanceof KServeError || err instanceof FlotillaError) {
-    return { status: err.statusCode, body: { error: err.message, code: err.code }, internal: err.statusCode >= 500 && err.code === 'FLT_INTERNAL' };
+    return { status: err.statusCode, body: { error: err.message, code: err.code }, internal: err.code === 'FLT_INTERNAL' || internalCodes.includes(err.code) };
   }
   const fe = err as Partial<FastifyError> | undefined;
   if (fe && typeof fe.code === 'string') {
@@ -30,10 +42,12 @@ export function mapError(err: unknown): Mapped & { internal: boolean } {
   return { status: 500, body: { error: 'internal error', code: 'FLT_INTERNAL' }, internal: true };
 }
 
-export function installErrorHandlers(app: FastifyInstance): void {
+export function installErrorHandlers(app: FastifyInstance, opts: ErrorReplyOptions = { what: 'local API' }): void {
   app.setErrorHandler((err, req, reply) => {
-    const mapped = mapError(err);
-    if (mapped.internal) req.log.error({ err }, 'local API request failed');
+    const mapped = mapError(err, opts.internalCodes);
+    if (mapped.internal) req.log.error({ err }, `${opts.what} request failed`);
+    const headers = opts.headersFor?.(mapped.body.code);
+    if (headers) void reply.headers(headers);
     void reply.code(mapped.status).type('application/json').send(JSON.stringify(mapped.body));
   });
   app.setNotFoundHandler((req, reply) => {

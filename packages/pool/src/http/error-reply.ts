@@ -1,40 +1,16 @@
-import { KServeError } from '@flotilla/kserve';
-import { FlotillaError, isErrorCode } from '@flotilla/protocol';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { installErrorHandlers as installKServeErrorHandlers, mapError } from '@flotilla/agent/kserve-errors';
 
-/** The protocol's error body, plus Flotilla's stable code. */
-export interface ErrorBody {
-  error: string;
-  code: string;
-}
+export { mapError };
+export type { ErrorBody } from '@flotilla/agent/kserve-errors';
 
-/** Any thrown value → status and `{ error, code }`. Unknown failures say nothing about internals. */
-export function mapError(err: unknown): { status: number; body: ErrorBody; internal: boolean } {
-  if (err instanceof KServeError || err instanceof FlotillaError) {
-    return { status: err.statusCode, body: { error: err.message, code: err.code }, internal: err.code === 'FLT_INTERNAL' || err.code === 'FLT_INFER_RUN_FAILED' };
-  }
-  const fe = err as Partial<FastifyError> | undefined;
-  if (fe && typeof fe.code === 'string') {
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: 'the body is larger than allowed', code: 'FLT_KSERVE_TOO_LARGE' }, internal: false };
-    if (fe.code.startsWith('FST_ERR_CTP_')) return { status: 400, body: { error: fe.message ?? 'bad body', code: 'FLT_KSERVE_MALFORMED' }, internal: false };
-    if (isErrorCode(fe.code)) return { status: fe.statusCode ?? 500, body: { error: fe.message ?? '', code: fe.code }, internal: false };
-    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return { status: fe.statusCode, body: { error: fe.message ?? 'bad request', code: 'FLT_BAD_REQUEST' }, internal: false };
-    }
-  }
-  return { status: 500, body: { error: 'internal error', code: 'FLT_INTERNAL' }, internal: true };
-}
-
+/** The pool answers errors like the agent's local API (KServe `{ error }` plus the FLT code). */
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err, req, reply) => {
-    const mapped = mapError(err);
-    if (mapped.internal) req.log.error({ err }, 'pool worker request failed');
+  installKServeErrorHandlers(app, {
+    what: 'pool worker',
+    // A failed session run is the worker's own fault, not the caller's.
+    internalCodes: ['FLT_INFER_RUN_FAILED'],
     // A full queue clears within a batch or two: tell well-behaved clients when to come back.
-    if (mapped.body.code === 'FLT_POOL_QUEUE_FULL') void reply.header('retry-after', '1');
-    void reply.code(mapped.status).type('application/json').send(JSON.stringify(mapped.body));
-  });
-  app.setNotFoundHandler((req, reply) => {
-    const body: ErrorBody = { error: `no route ${req.method} ${req.url.slice(0, 200)}`, code: 'FLT_NOT_FOUND' };
-    void reply.code(404).type('application/json').send(JSON.stringify(body));
+    headersFor: (code) => (code === 'FLT_POOL_QUEUE_FULL' ? { 'retry-after': '1' } : undefined),
   });
 }
