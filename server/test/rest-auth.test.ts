@@ -56,6 +56,7 @@ function rolloutRoutes(): RouteCase[] {
     ['GET', '/v1/rollouts/:id', 'viewer'],
     ['GET', '/v1/rollouts/:id/devices', 'viewer'],
     ['GET', '/v1/rollouts/:id/events', 'viewer'],
+    ['GET', '/v1/rollouts/:id/stream', 'viewer'],
     ...(['pause', 'resume', 'approve', 'cancel', 'revert'] as const).map((c): [RouteCase['method'], string, Role, object] => ['POST', `/v1/rollouts/:id/${c}`, 'operator', {}]),
   ];
   return cases.map(([method, route, role, payload]) => ({ method, url: route.replace(':id', id), role, route, ...(payload ? { payload } : {}) }));

@@ -113,6 +113,7 @@ export class RolloutEngine {
   #closed = false;
   /** Called when something happened that the next tick should act on soon (the scheduler sets it). */
   onWork: (() => void) | null = null;
+  readonly #changeListeners = new Set<(ids: ReadonlySet<string>) => void>();
 
   constructor(deps: RolloutEngineDeps) {
     this.#d = deps;
@@ -127,6 +128,7 @@ export class RolloutEngine {
     const now = this.#d.now();
     const spec = normalizeSpec(input, now);
     const id = (input as { id?: string }).id ?? this.#newId();
+    const touched = [id];
     this.#tx(() => {
       if (this.store.get(id)) throw new FlotillaError('FLT_CONFLICT', `rollout ${id} already exists`);
       const targets = matchTargets(this.#d.db, spec.target);
@@ -138,6 +140,7 @@ export class RolloutEngine {
         this.store.update(c.rolloutId, now, { state: 'preempted', reason: `preempted by ${id}`, finished_at: now });
         this.store.event(c.rolloutId, now, null, 'preempted', null, { by: id });
         this.#d.audit.record(actor, 'rollout.preempt', c.rolloutId, { by: id });
+        touched.push(c.rolloutId);
       }
       this.store.insert({ id, name: spec.name, model: spec.model, version: spec.version, spec, priority: spec.priority, createdBy: actor.name, now });
       const ordered = cohortOrder(id, targets);
@@ -151,6 +154,7 @@ export class RolloutEngine {
       this.store.event(id, now, 0, 'stage.started');
       this.#d.audit.record(actor, 'rollout.create', id, { model: spec.model, version: spec.version, targetCount: targets.length });
     });
+    this.#changed(touched);
     this.#wake();
     return this.get(id);
   }
@@ -302,6 +306,31 @@ export class RolloutEngine {
     this.#wake();
   }
 
+  /**
+   * Calls `listener` after each committed command and after each tick with the ids of the rollouts
+   * it may have changed (every active one a tick stepped), so live views re-read only those; a
+   * listener compares what it last showed. Returns the unsubscribe function.
+   */
+  onChange(listener: (ids: ReadonlySet<string>) => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => {
+      this.#changeListeners.delete(listener);
+    };
+  }
+
+  #changed(ids: readonly string[]): void {
+    if (ids.length === 0 || this.#changeListeners.size === 0) return;
+    const set = new Set(ids);
+    for (const listener of [...this.#changeListeners]) {
+      try {
+        listener(set);
+      } catch (err) {
+        // A broken viewer must not stop the engine.
+        this.#d.logger?.warn({ err }, 'rollout change listener failed');
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- tick
 
   /** Advances every active rollout as far as the clock allows. Synchronous; publishes follow the commits. */
@@ -316,7 +345,9 @@ export class RolloutEngine {
     result.changed += this.#drainReports();
     const scanJoins = this.#joinScanDue;
     this.#joinScanDue = false;
+    const stepped: string[] = [];
     for (const r of this.store.active()) {
+      stepped.push(r.id);
       try {
         this.#tx(() => this.#step(r, this.#d.now(), scanJoins, result));
       } catch (err) {
@@ -325,6 +356,7 @@ export class RolloutEngine {
       }
     }
     this.#flush();
+    this.#changed(stepped);
     end();
     return result;
   }
@@ -641,6 +673,7 @@ export class RolloutEngine {
       this.#d.audit.record(actor, `rollout.${action}`, r.id, details);
     });
     this.#flush();
+    this.#changed([id]);
     this.#wake();
     return this.get(id);
   }

@@ -19,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import type { HttpContext } from '../context.ts';
 import { actorOf, requireRole } from '../auth.ts';
+import { RolloutStreamHub, type StreamSink } from '../rollout-stream.ts';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody };
 const security = [{ bearer: [] }];
@@ -108,6 +109,45 @@ export function rolloutRoutes(app: FastifyInstance, ctx: HttpContext): void {
     '/v1/rollouts/:id/events',
     { preHandler: viewer, schema: { tags, summary: 'Rollout events in order (device events with devices=true)', security, params: RolloutIdParams, querystring: RolloutEventQuery, response: { 200: RolloutEventList, ...errors } } },
     async (request) => ({ items: engine.events(request.params.id, { afterId: request.query.afterId, limit: request.query.limit ?? 200, devices: request.query.devices }) }),
+  );
+
+  // One hub per server: it ends every stream before the HTTP server waits for its connections, so shutdown stays bounded.
+  const hub = new RolloutStreamHub(engine);
+  app.addHook('preClose', async () => hub.close());
+
+  app.get<{ Params: Static<typeof RolloutIdParams> }>(
+    '/v1/rollouts/:id/stream',
+    {
+      preHandler: viewer,
+      schema: {
+        tags,
+        summary: 'Live progress as server-sent events: `progress` (the rollout with its funnel) on every change, `end` at a final state',
+        security,
+        params: RolloutIdParams,
+        produces: ['text/event-stream'],
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      // Unknown ids answer a plain 404 before the stream starts.
+      engine.get(request.params.id, { funnel: false });
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const sink: StreamSink = {
+        send: (event, data) => {
+          if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        },
+        comment: (text) => {
+          if (!res.writableEnded) res.write(`: ${text}\n\n`);
+        },
+        end: () => {
+          if (!res.writableEnded) res.end();
+        },
+      };
+      const detach = hub.open(request.params.id, sink);
+      res.once('close', detach);
+    },
   );
 
   const commands = {
