@@ -40,7 +40,7 @@ const median = (xs: number[]): number => {
 };
 
 const dir = join(tmpdir(), 'flotilla-agent-bench-models');
-const loadFile = fileURLToPath(new URL('./http-load.ts', import.meta.url));
+const loadFile = fileURLToPath(new URL('../../bench/http-load-client.ts', import.meta.url));
 const load = spawn(process.execPath, ['--import', 'tsx', loadFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 await new Promise<void>((ok) => load.once('message', () => ok()));
 
@@ -48,7 +48,7 @@ type LoadResult = { requests: number; errors: number; durationMs: number; rps: n
 const drive = (url: string, reqPath: string, body: string, ms: number) =>
   new Promise<LoadResult>((ok) => {
     load.once('message', (m) => ok(m as LoadResult));
-    load.send({ url, path: reqPath, body, concurrency, durationMs: ms });
+    load.send({ url, path: reqPath, body: Buffer.from(body).toString('base64'), concurrency, durationMs: ms });
   });
 
 async function benchModel(modelName: string) {

@@ -18,7 +18,7 @@ import { encodeInferRequest } from '@flotilla/kserve';
 import { buildModels, modelDir, modelPath } from '@flotilla/modelkit';
 import { OnnxRuntimeBackend } from '@flotilla/agent/inference';
 import { DynamicBatcher } from '../src/index.ts';
-import type { LoadJob, LoadResult } from './load-client.ts';
+import type { LoadJob, LoadResult } from '../../../bench/http-load-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -132,7 +132,7 @@ const workers = await Promise.all([
 ]);
 const [batched, unbatched] = workers as [Worker, Worker];
 
-const client = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./load-client.ts', import.meta.url))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const client = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../../bench/http-load-client.ts', import.meta.url))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 await new Promise<void>((ok) => client.once('message', () => ok()));
 const drive = (j: LoadJob) =>
   new Promise<LoadResult>((ok) => {

@@ -1,6 +1,6 @@
 /**
- * Closed-loop load for bench:pool, run as its own process so the load does not share an event loop
- * (or a core's time slice) with the worker it measures. Jobs arrive over IPC:
+ * Closed-loop HTTP load for bench:pool and bench:agent:http, run as its own process so the load
+ * does not share an event loop (or a core's time slice) with the server it measures. Jobs arrive over IPC:
  *   { url, path, body (base64), headerLength?, concurrency, durationMs } → LoadResult
  * Each of `concurrency` loops sends its next request as soon as the previous answer is read, over
  * keep-alive connections (one per loop).
