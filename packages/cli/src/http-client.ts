@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { CliError } from './cli-errors.ts';
+import { parseSse, type SseEvent } from './sse-stream.ts';
 
 export interface ApiClientOptions {
   /** Base URL of the control server, e.g. `http://127.0.0.1:8080`. */
@@ -70,6 +71,27 @@ export class ApiClient {
   /** Streams `body` as application/octet-stream with a known length; the stream is never buffered. */
   upload<T>(path: string, body: Readable, length: number): Promise<T> {
     return this.#call<T>('PUT', path, { stream: body, length });
+  }
+
+  /**
+   * Follows a server-sent event stream until the server ends it. A refusal before the stream starts
+   * is a `CliError` like any other answer; breaking out of the loop closes the connection.
+   */
+  async *events(path: string): AsyncGenerator<SseEvent> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.baseUrl}${path}`, { method: 'GET', headers, dispatcher: this.#agent });
+    } catch (err) {
+      throw unreachable(this.baseUrl, err, false);
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) throw this.#refusal(res.statusCode, await res.body.text());
+    try {
+      yield* parseSse(res.body);
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+    }
   }
 
   async #call<T>(method: Method, path: string, body?: { json: unknown } | { stream: Readable; length: number }): Promise<T> {

@@ -4,6 +4,7 @@ import type { CliIo } from './cli-io.ts';
 import { registerDeviceCommands } from './commands/devices/index.ts';
 import { registerKeyCommands } from './commands/keys/index.ts';
 import { registerModelCommands } from './commands/model/index.ts';
+import { registerRolloutGroup } from './commands/rollout/index.ts';
 import { DEFAULT_SERVER_URL } from './invocation.ts';
 
 export const CLI_VERSION = '0.1.0';
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo): Command {
   registerModelCommands(program, io);
   registerKeyCommands(program, io);
   registerDeviceCommands(program, io);
+  registerRolloutGroup(program, io);
   return program;
 }
 

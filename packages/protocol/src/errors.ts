@@ -144,6 +144,8 @@ export const ERRORS = {
   FLT_CLI_BAD_RESPONSE: { status: 502, message: 'The server answered with something this CLI does not understand' },
   FLT_CLI_DIGEST_MISMATCH: { status: 422, message: 'The sha256 or length the server measured differs from what the CLI read from the local file' },
   FLT_CLI_MANIFEST_MISMATCH: { status: 409, message: 'The manifest offered for signing does not describe the version or the artifact that was pushed' },
+  // CLI: rollouts
+  FLT_CLI_ROLLOUT_NOT_COMPLETED: { status: 409, message: 'The watched rollout reached a final state other than completed (cancelled, reverted or pre-empted)' },
 
   // Edge-to-cloud escalation (agent/src/escalation, server/src/pools, server/src/hard-examples). An
   // agent answers a failed escalation with its local result (`edge-fallback`) and records the code.

@@ -1,0 +1,13 @@
+import type { Command } from 'commander';
+import type { CliIo } from '../../cli-io.ts';
+import { registerRolloutCommands } from './commands.ts';
+import { registerRolloutCreate, registerRolloutPlan } from './create.ts';
+import { registerRolloutStatus } from './status.ts';
+
+export function registerRolloutGroup(program: Command, io: CliIo): void {
+  const rollout = program.command('rollout').description('staged OTA rollouts: plan, create, watch, pause, resume, approve, cancel, revert');
+  registerRolloutCreate(rollout, io);
+  registerRolloutPlan(rollout, io);
+  registerRolloutStatus(rollout, io);
+  registerRolloutCommands(rollout, io);
+}
