@@ -18,7 +18,7 @@ import { bindDeviceGauge, createServerMetrics, type ServerMetrics } from './metr
 import { buildHttpApp } from './http/app.ts';
 import { FleetBroker } from './broker/index.ts';
 import { createRegistry, type RegistryServices } from './registry/index.ts';
-import { RolloutEngine, RolloutScheduler, variantResolverFromRegistry } from './rollouts/index.ts';
+import { RolloutEngine, RolloutScheduler, releaseCatalogFromRegistry, variantResolverFromRegistry } from './rollouts/index.ts';
 import { PoolAdmin, PoolStore } from './pools/index.ts';
 import { HardExampleStore } from './hard-examples/index.ts';
 
@@ -144,6 +144,7 @@ export class FlotillaServer {
         audit,
         now,
         resolver: variantResolverFromRegistry(registry.resolver),
+        releases: releaseCatalogFromRegistry(registry.models),
         registry: metrics.registry,
         logger: logger.child({ part: 'rollouts' }),
       });

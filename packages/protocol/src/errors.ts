@@ -133,6 +133,7 @@ export const ERRORS = {
   FLT_ROLLOUT_NO_TARGETS: { status: 422, message: 'The rollout target matches no accepted device' },
   FLT_ROLLOUT_CONFLICT: { status: 409, message: 'An active rollout of the same model already covers some of these devices' },
   FLT_ROLLOUT_STATE_CONFLICT: { status: 409, message: 'The rollout is not in a state that allows this command' },
+  FLT_ROLLOUT_UNKNOWN_VERSION: { status: 422, message: 'The registry holds the model but not this version, or has not published it' },
   // Per-device outcomes recorded by a rollout (rollout device `error`), never an HTTP answer of their own
   FLT_ROLLOUT_DEVICE_TIMEOUT: { status: 504, message: 'The device did not report healthy on the new version within the per-device timeout' },
   FLT_ROLLOUT_DEVICE_FAILED: { status: 502, message: 'The device reported the new version failed without giving an error code' },

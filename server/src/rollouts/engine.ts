@@ -13,6 +13,7 @@ import { MaintenanceWindowSchedule } from './cron-window.ts';
 import { matchTargets, newcomers } from './targets.ts';
 import { writeDesiredModel, type DesiredModelEntry, type DesiredPublisher } from './desired-writer.ts';
 import { noVariantResolver, type RolloutVariantResolver } from './variant-resolver.ts';
+import { assertReleasable, type ReleaseCatalog } from './release-check.ts';
 import { createRolloutMetrics, type RolloutMetrics } from './rollout-metrics.ts';
 import { ACTIVE_STATES, RolloutStore, type RolloutDeviceRow, type RolloutRow, type StageStateCount } from './rollout-store.ts';
 import { estimateRollout, type RolloutEstimate } from './estimate.ts';
@@ -25,6 +26,8 @@ export interface RolloutEngineDeps {
   audit: AuditLog;
   now: () => number;
   resolver?: RolloutVariantResolver;
+  /** Which versions the registry holds; when absent, any version is accepted (engine tests without a registry). */
+  releases?: ReleaseCatalog;
   /** prom-client registry for the rollout metrics; a private one when absent. */
   registry?: Registry;
   logger?: Pick<Logger, 'warn' | 'error' | 'info'>;
@@ -127,6 +130,7 @@ export class RolloutEngine {
   create(actor: AuditActor, input: unknown): RolloutSummary {
     const now = this.#d.now();
     const spec = normalizeSpec(input, now);
+    assertReleasable(this.#d.releases, spec.model, spec.version);
     const id = (input as { id?: string }).id ?? this.#newId();
     const touched = [id];
     this.#tx(() => {

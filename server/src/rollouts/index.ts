@@ -4,3 +4,4 @@ export { noVariantResolver, variantResolverFromRegistry, type RolloutVariantReso
 export type { DesiredPublisher } from './desired-writer.ts';
 export { MaintenanceWindowSchedule } from './cron-window.ts';
 export { cohortRank, cohortOrder, cumulativeSizes } from './cohorts.ts';
+export { releaseCatalogFromRegistry, type ReleaseCatalog, type ReleaseStatus, type RegistryModelLookup } from './release-check.ts';
