@@ -151,7 +151,17 @@ export class FlotillaServer {
       const pools = new PoolAdmin({ db, store: new PoolStore(db), devices, audit, publisher: fleet, logger: logger.child({ part: 'pools' }), now });
       const hardExamples = new HardExampleStore(db);
       const eventSinks = new Map([[HARD_EXAMPLE_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => hardExamples.ingest(deviceId, eventId, data, at)]]);
-      const ingest = new DeviceIngest({ db, devices, link, admin: fleet, metrics, logger: logger.child({ part: 'ingest' }), now, eventSinks });
+      const ingest = new DeviceIngest({
+        db,
+        devices,
+        link,
+        admin: fleet,
+        metrics,
+        logger: logger.child({ part: 'ingest' }),
+        now,
+        eventSinks,
+        onReported: (id, reported) => rollouts.onDeviceReported(id, reported),
+      });
       broker = await FleetBroker.create({
         auth: { authenticate: (id, secret) => enrollment.authenticate(id, secret) },
         events: {
@@ -161,14 +171,7 @@ export class FlotillaServer {
             ingest.connected(id);
           },
           deviceDisconnected: (id) => ingest.disconnected(id),
-          deviceMessage: (id, channel, payload) => {
-            ingest.message(id, channel, payload);
-            // The ingest stored a valid report synchronously; rollouts judge it from the stored copy.
-            if (channel === 'reported') {
-              const reported = devices.get(id)?.reported;
-              if (reported) rollouts.onDeviceReported(id, reported);
-            }
-          },
+          deviceMessage: (id, channel, payload) => ingest.message(id, channel, payload),
         },
         logger: logger.child({ part: 'broker' }),
         registry: metrics.registry,

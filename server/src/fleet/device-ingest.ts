@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, type UpChannel, type EventMessage } from '@flotilla/protocol';
+import { decodeMessage, encodeMessage, type UpChannel, type EventMessage, type ReportedState } from '@flotilla/protocol';
 import type { Logger } from 'pino';
 import type { Db } from '../db/open.ts';
 import type { ServerMetrics } from '../metrics/server-metrics.ts';
@@ -21,6 +21,8 @@ export interface DeviceIngestDeps {
    * acknowledged like any other.
    */
   eventSinks?: ReadonlyMap<string, EventSink>;
+  /** Called with each valid report once it is stored (the rollout engine judges devices by them). */
+  onReported?: (deviceId: string, reported: ReportedState) => void;
 }
 
 export type EventSink = (deviceId: string, eventId: string, data: unknown, receivedAt: number) => Record<string, unknown>;
@@ -83,6 +85,7 @@ export class DeviceIngest {
         return;
       case 'reported':
         this.#d.devices.setReported(deviceId, msg.body, now);
+        this.#d.onReported?.(deviceId, msg.body);
         return;
       case 'event':
         this.#pending.push({ deviceId, msg });
