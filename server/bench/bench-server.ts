@@ -1,6 +1,7 @@
 /**
  * The broker under measurement, in its own process so its memory is its own. Started by
- * connect.ts with `--expose-gc`; answers `{ cmd: 'mem' }` on IPC with memory after a full GC.
+ * connect.ts with `--expose-gc`; answers `{ cmd: 'mem' }` on IPC with memory after a full GC, and
+ * `{ cmd: 'peek' }` with memory as it stands (no GC), for sampling a peak while work runs.
  *
  *   kind=flotilla: the real control server (buildServer: SQLite, enrollment, broker policy, ingest)
  *   kind=aedes:    a bare aedes broker with no auth and default options: the peer
@@ -15,9 +16,11 @@ import { buildServer } from '../src/index.ts';
 const kind = process.argv[2] ?? 'flotilla';
 const gc = (globalThis as { gc?: () => void }).gc;
 
-function memory() {
-  gc?.();
-  gc?.();
+function memory(collect = true) {
+  if (collect) {
+    gc?.();
+    gc?.();
+  }
   const m = process.memoryUsage();
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
 }
@@ -46,5 +49,6 @@ const info = await start();
 process.send!({ ready: true, ...info, memory: memory() });
 process.on('message', (msg: { cmd: string }) => {
   if (msg.cmd === 'mem') process.send!({ memory: memory() });
+  if (msg.cmd === 'peek') process.send!({ peek: memory(false) });
   if (msg.cmd === 'exit') process.exit(0);
 });
