@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { Value } from 'typebox/value';
-import { FlotillaError } from '@flotilla/protocol';
+import { FlotillaError, checkConfig, deepFreeze } from '@flotilla/protocol';
 import { AgentConfigSchema, type AgentConfig, type FrozenAgentConfig } from './schema.ts';
 import { applyEnv } from './env.ts';
 import { deviceIdFromHostname } from './hostname.ts';
@@ -50,29 +49,10 @@ function readConfigFile(path: string, readFile: (path: string) => string): Recor
   return parsed as Record<string, unknown>;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
-
 /** Validates a raw config object (file and env already merged): fills defaults, checks, freezes. */
 export function validateAgentConfig(raw: Record<string, unknown>): FrozenAgentConfig {
-  const candidate = Value.Default(AgentConfigSchema, structuredClone(raw));
-  if (!Value.Check(AgentConfigSchema, candidate)) {
-    const problems = [...Value.Errors(AgentConfigSchema, candidate)]
-      // Each unknown key yields two errors (the key and the object); keep the one naming the key.
-      .filter((e) => e.keyword !== 'boolean')
-      .map((e) => {
-        const where = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(root)';
-        const extra =
-          e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperties?: string[] }).additionalProperties?.join(', ')})` : '';
-        return `${where}: ${e.message}${extra}`;
-      });
-    throw invalid(problems.join('; '), { problems });
-  }
+  const { value: candidate, problems } = checkConfig(AgentConfigSchema, raw);
+  if (problems.length > 0) throw invalid(problems.join('; '), { problems });
   return deepFreeze(candidate as AgentConfig) as FrozenAgentConfig;
 }
 

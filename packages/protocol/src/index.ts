@@ -12,3 +12,4 @@ export * from './rest/fleet.ts';
 export * from './rest/registry.ts';
 export * from './rest/rollouts.ts';
 export * from './rest/pools.ts';
+export * from './config-check.ts';

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { FlotillaError } from '@flotilla/protocol';
-import { Value } from 'typebox/value';
+import { FlotillaError, checkConfig, deepFreeze } from '@flotilla/protocol';
 import { applyPoolEnv } from './env.ts';
 import { PoolConfigSchema, type FrozenPoolConfig, type PoolConfig } from './schema.ts';
 
@@ -12,14 +11,6 @@ export interface LoadPoolConfigOptions {
 
 function invalid(message: string, details?: unknown): FlotillaError {
   return new FlotillaError('FLT_CONFIG_INVALID', `invalid pool worker configuration: ${message}`, details);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
 
 /** Checks what the schema cannot say: preferred sizes ascending, unique and within maxBatchSize. */
@@ -37,18 +28,9 @@ export function batchingProblems(b: Pick<PoolConfig['batching'], 'maxBatchSize' 
 /** Validates a raw config object (file and env already merged): fills defaults, checks, freezes. */
 export function validatePoolConfig(raw: unknown): FrozenPoolConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid('the configuration must be an object');
-  const candidate = Value.Default(PoolConfigSchema, structuredClone(raw));
-  if (!Value.Check(PoolConfigSchema, candidate)) {
-    const problems = [...Value.Errors(PoolConfigSchema, candidate)]
-      .filter((e) => e.keyword !== 'boolean')
-      .map((e) => {
-        const where = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(root)';
-        const extra =
-          e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperties?: string[] }).additionalProperties?.join(', ')})` : '';
-        return `${where}: ${e.message}${extra}`;
-      });
-    throw invalid(problems.join('; '), { problems });
-  }
+  const checked = checkConfig(PoolConfigSchema, raw);
+  if (checked.problems.length > 0) throw invalid(checked.problems.join('; '), { problems: checked.problems });
+  const candidate = checked.value;
   const config = candidate as PoolConfig;
   const problems = batchingProblems(config.batching, 'batching');
   if (problems.length > 0) throw invalid(problems.join('; '), { problems });
