@@ -26,20 +26,8 @@ import {
 } from '@flotilla/kserve';
 import Fastify, { type FastifyReply } from 'fastify';
 import * as ort from 'onnxruntime-node';
+import { ORT_TYPE_OF, datatypeOfOrt } from '../../src/inference/datatypes.ts';
 
-const ORT_TYPE: Record<Datatype, string> = {
-  BOOL: 'bool',
-  UINT8: 'uint8',
-  INT8: 'int8',
-  INT16: 'int16',
-  INT32: 'int32',
-  INT64: 'int64',
-  FP16: 'float16',
-  FP32: 'float32',
-  FP64: 'float64',
-  BYTES: 'string',
-};
-const DATATYPE = Object.fromEntries(Object.entries(ORT_TYPE).map(([d, o]) => [o, d])) as Record<string, Datatype>;
 
 interface Loaded {
   version: string;
@@ -65,7 +53,7 @@ class HttpError extends Error {
 function metadataOf(list: readonly ort.InferenceSession.ValueMetadata[]): TensorMetadata[] {
   return list.map((m) => {
     if (!m.isTensor) throw new HttpError(400, `${m.name} is not a tensor`);
-    const datatype = DATATYPE[m.type];
+    const datatype = datatypeOfOrt(m.type);
     if (!datatype) throw new HttpError(400, `${m.name} has unsupported type ${m.type}`);
     return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
   });
@@ -139,12 +127,12 @@ const infer = async (req: { params: P; body: unknown; headers: Record<string, st
     headerLength: req.headers[HEADER_LENGTH_HEADER] as string | undefined,
   });
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of request.inputs) feeds[t.name] = new ort.Tensor(ORT_TYPE[t.datatype] as 'float32', t.data as Float32Array, t.shape);
+  for (const t of request.inputs) feeds[t.name] = new ort.Tensor(ORT_TYPE_OF[t.datatype] as 'float32', t.data as Float32Array, t.shape);
   const wanted = request.outputs?.map((o) => o.name) ?? m.outputs.map((o) => o.name);
   const results = await m.session.run(feeds, wanted);
   const outputs: Tensor[] = wanted.map((name) => {
     const r = results[name] as ort.Tensor;
-    return { name, datatype: DATATYPE[r.type] as Datatype, shape: [...r.dims], data: r.data as Float32Array };
+    return { name, datatype: datatypeOfOrt(r.type) as Datatype, shape: [...r.dims], data: r.data as Float32Array };
   });
   const encoded = encodeInferResponse({ model_name: req.params.name, model_version: m.version, outputs }, (n) => wantsBinaryOutput(request, n));
   reply.type(encoded.contentType);
