@@ -34,6 +34,10 @@ export const ERRORS = {
   FLT_MQTT_WILL_FORBIDDEN: { status: 403, message: 'Last will must target the device own status topic' },
   FLT_MQTT_CLIENT_ID_TAKEN: { status: 409, message: 'Another session already holds this client id' },
 
+  // External broker mode (docs/external-broker.md)
+  FLT_BROKER_UNAVAILABLE: { status: 503, message: 'The external MQTT broker is not reachable from the server' },
+  FLT_BROKER_PROVISION_FAILED: { status: 503, message: 'The external broker did not apply a device credential or ACL change' },
+
   // Device messages
   FLT_MSG_TOO_LARGE: { status: 413, message: 'MQTT payload exceeds the size limit' },
   FLT_MSG_MALFORMED_JSON: { status: 400, message: 'Payload is not valid JSON' },
