@@ -5,7 +5,8 @@
  *  (c) the MNIST cascade on the 2,000 test digits: edge int8 in the agent's InferenceService, cloud
  *      fp32 in the pool worker (packages/pool, in this process) over HTTP; threshold curves for
  *      max-prob, margin and entropy, the chosen operating points, and a live pass through the
- *      Escalator at the chosen max-prob threshold.
+ *      Escalator at the chosen max-prob threshold;
+ *  (d) added latency of an escalated request over a direct KServe v2 call to the same pool.
  * Writes bench-results/escalation.json. `--quick` for a short run.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { Escalator } from '../src/escalation/escalator.ts';
 import { InferenceService } from '../src/inference/service/inference-service.ts';
 import type { Tensor } from '../src/inference/types.ts';
 import { accuracy, choose, curve, type CascadeData, type PolicyName } from './escalation/cascade.ts';
+import { runAddedLatency, type AddedLatencyRun } from './escalation/added-latency.ts';
 import { refusedUrl, startBlackhole, startKServeSink } from './escalation/bench-peers.ts';
 import { runUnreachable, type UnreachableRun } from './escalation/unreachable.ts';
 import { runWireBytes } from './escalation/wire-bytes.ts';
@@ -92,6 +94,21 @@ try {
   ];
   for (const w of wire) console.log(`  ${w.peer} [${w.shape.join('x')}]: ${w.wireBytesPerRequest} B/request for ${w.rawBytes} raw (${w.ratio}×; target ≤ ${w.targetBytes}: ${w.withinTarget ? 'met' : 'MISSED'})`);
 
+  // (d) added latency of an escalated request over a direct KServe v2 call to the same pool
+  console.log('(d) added latency: escalated request vs a direct KServe v2 call (binary extension) to the same pool, sequential');
+  const latencyRuns: AddedLatencyRun[] = [];
+  for (let r = 0; r < reps; r++) {
+    latencyRuns.push(await runAddedLatency({ local: service, localModel: 'mnist-edge', cloudModel: 'mnist-cloud', poolUrl, inputs: (i) => digit(i % test.count), requests: quick ? 200 : 1000, block: 50, budgetMs: 5000 }));
+    const l = latencyRuns[r]!;
+    console.log(`  rep ${r + 1}: direct p50 ${l.direct.p50Ms} ms p99 ${l.direct.p99Ms}; always-cloud p50 ${l.alwaysCloud.p50Ms} p99 ${l.alwaysCloud.p99Ms} (+${l.addedP50Ms.alwaysCloud} ms); after local run p50 ${l.afterLocal.p50Ms} p99 ${l.afterLocal.p99Ms} (+${l.addedP50Ms.afterLocal} ms)`);
+  }
+  const addedLatency = {
+    reps: latencyRuns,
+    medianAddedP50Ms: { alwaysCloud: round(median(latencyRuns.map((x) => x.addedP50Ms.alwaysCloud)), 3), afterLocal: round(median(latencyRuns.map((x) => x.addedP50Ms.afterLocal)), 3) },
+    medianRatioP50: { alwaysCloud: round(median(latencyRuns.map((x) => x.ratioP50.alwaysCloud)), 3), afterLocal: round(median(latencyRuns.map((x) => x.ratioP50.afterLocal)), 3) },
+  };
+  console.log(`  median added p50: always-cloud +${addedLatency.medianAddedP50Ms.alwaysCloud} ms (${addedLatency.medianRatioP50.alwaysCloud}×), after the local run +${addedLatency.medianAddedP50Ms.afterLocal} ms (${addedLatency.medianRatioP50.afterLocal}×)`);
+
   // (c) MNIST cascade
   console.log(`(c) MNIST cascade on ${test.count} test digits: edge int8 local, cloud fp32 in the pool worker`);
   const data: CascadeData = { labels: test.y, edge: [], cloud: new Array(test.count) };
@@ -152,6 +169,7 @@ try {
     parameters: { budgetMs: BUDGET_MS, reps, requestsPerRep: requests, concurrency: 10, quick },
     unreachable,
     wire,
+    addedLatency,
     cascade: { digits: test.count, edgeOnlyPct: edgeOnly, cloudOnlyPct: cloudOnly, chosen, live: liveResult, curves },
   };
   mkdirSync(join(root, 'bench-results'), { recursive: true });
