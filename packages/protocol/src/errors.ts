@@ -17,6 +17,9 @@ export const ERRORS = {
   // Configuration
   FLT_CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
 
+  // Online database backup (server/src/db/backup.ts, docs/operations.md)
+  FLT_BACKUP_FAILED: { status: 500, message: 'The database backup could not be made or did not verify' },
+
   // Enrollment and device identity
   FLT_ENROLL_TOKEN_INVALID: { status: 401, message: 'The fleet enrollment token is not valid' },
   FLT_ENROLL_KEY_MISMATCH: { status: 403, message: 'This device id is enrolled with a different enrollment key' },
