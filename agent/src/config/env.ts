@@ -54,6 +54,7 @@ export const ENV_VARS: Readonly<Record<string, Setter>> = {
   FLOTILLA_LOCAL_API_PORT: at(['localApi', 'port'], numeric),
   FLOTILLA_OTA_HEALTH_WINDOW_MS: at(['ota', 'health', 'windowMs'], numeric),
   FLOTILLA_OTA_HEALTH_MIN_REQUESTS: at(['ota', 'health', 'minRequests'], numeric),
+  FLOTILLA_OTA_HEALTH_REPORT_MS: at(['ota', 'healthReportMs'], numeric),
   // Labels from the environment are merged over those in the file.
   FLOTILLA_LABELS: (target, raw) => {
     const current = target.labels;

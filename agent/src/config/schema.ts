@@ -98,6 +98,8 @@ export const AgentConfigSchema = Type.Object(
         ),
         reserveBytes: Type.Integer({ minimum: 0, maximum: 1024 ** 4, default: 64 * 1024 * 1024 }),
         retryMs: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 30_000 }),
+        /** Re-report the serving versions' health counters this often when they moved (0: only with state changes). */
+        healthReportMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
       },
       { ...strict, default: {} },
     ),

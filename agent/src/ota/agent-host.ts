@@ -20,5 +20,6 @@ export function otaConfigFrom(config: FrozenAgentConfig['ota']): OtaConfig {
     download: { ...config.download },
     reserveBytes: config.reserveBytes,
     retryMs: config.retryMs,
+    healthReportMs: config.healthReportMs,
   };
 }

@@ -1,5 +1,5 @@
 import type { Golden } from '@flotilla/modelkit';
-import { FlotillaError, type DesiredState, type ExecutionProvider, type ReportedState, type VersionMetadata } from '@flotilla/protocol';
+import { FlotillaError, type DesiredState, type ExecutionProvider, type ModelHealth, type ReportedState, type VersionMetadata } from '@flotilla/protocol';
 import {
   assertVariantCompatible,
   expectedArtifact,
@@ -14,7 +14,7 @@ import type { InferenceService } from '../inference/service/inference-service.ts
 import type { LoadSpec } from '../inference/types.ts';
 import type { Logger } from '../logger.ts';
 import type { EventData } from '../outbox/outbox.ts';
-import { sleep, systemTimers, type Timers } from '../runtime/timers.ts';
+import { sleep, systemTimers, type TimerHandle, type Timers } from '../runtime/timers.ts';
 import type { DesiredStateApplier } from '../state/applier.ts';
 import { openAgentDatabase, type AgentDatabase } from '../storage/database.ts';
 import { activationWindowOf, decideActivation } from './activation-window.ts';
@@ -124,6 +124,9 @@ export class ModelManager implements DesiredStateApplier {
   #desiredNames: string[] | undefined;
   #generation: number | undefined;
   #lastProgressAt = new Map<string, number>();
+  /** Requests counted per model at the last report, so the refresh re-reports only what changed. */
+  #reportedRequests = new Map<string, number>();
+  #healthTimer: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(opts: ModelManagerOptions) {
@@ -150,11 +153,19 @@ export class ModelManager implements DesiredStateApplier {
     this.#client = new ReleaseClient(() => host.server());
   }
 
-  /** The reported view of every model the manager knows, now. */
+  /**
+   * The reported view of every model the manager knows, now, with the health counters of the
+   * version that serves (the server's rollout health gate compares them across the fleet).
+   */
   models(): ReportedModels {
     const names = this.#desiredNames ?? [...this.#status.keys()];
     const out: ReportedModels = {};
-    for (const name of names) out[name] = { ...(this.#status.get(name) ?? { version: null, state: 'pending' }) };
+    for (const name of names) {
+      const model: ReportedModel = { ...(this.#status.get(name) ?? { version: null, state: 'pending' }) };
+      const health = model.version === null ? undefined : this.#reportedHealth(name, model.version);
+      if (health) model.health = health;
+      out[name] = model;
+    }
     return out;
   }
 
@@ -191,6 +202,7 @@ export class ModelManager implements DesiredStateApplier {
       if (!slots.activeHealthy && !code) this.#startHealthJob(row.model, jobKey(active));
     }
     this.#publish();
+    this.#scheduleHealthReport();
   }
 
   /** DesiredStateApplier: one model at a time, each step reported; returns the models as they stand. */
@@ -215,6 +227,7 @@ export class ModelManager implements DesiredStateApplier {
   /** Cancels background jobs and waits for them. Leaves the inference service to its owner. Safe to call twice. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#healthTimer) this.#timers.clearTimeout(this.#healthTimer);
       for (const job of this.#jobs.values()) job.abort.abort();
       await this.idle();
       if (this.#ownsDb) this.#db.close();
@@ -611,6 +624,33 @@ export class ModelManager implements DesiredStateApplier {
     return keep;
   }
 
+  /** The serving version's counters in the protocol's shape; undefined when the inference host has none for `version`. */
+  #reportedHealth(name: string, version: string): ModelHealth | undefined {
+    const s = this.#healthOf(name);
+    if (!s || s.version !== version) return undefined;
+    return { since: Math.max(0, Math.round(s.since)), requests: s.requests, errors: s.errors, p50Ms: s.p50Ms, p95Ms: s.p95Ms };
+  }
+
+  /**
+   * Re-reports every `healthReportMs` when a serving version's request count moved, so the server sees
+   * fresh counters during a bake (state changes alone would leave them as they were at activation).
+   */
+  #scheduleHealthReport(): void {
+    if (this.#closing || this.#healthTimer !== undefined || this.config.healthReportMs <= 0) return;
+    this.#healthTimer = this.#timers.setTimeout(() => {
+      this.#healthTimer = undefined;
+      if (this.#closing) return;
+      let moved = false;
+      for (const [name, model] of this.#status) {
+        const requests = model.version === null ? 0 : (this.#reportedHealth(name, model.version)?.requests ?? 0);
+        if (requests !== (this.#reportedRequests.get(name) ?? 0)) moved = true;
+      }
+      if (moved) this.#publish();
+      this.#scheduleHealthReport();
+    }, this.config.healthReportMs);
+    this.#healthTimer.unref?.();
+  }
+
   #healthOf(name: string) {
     try {
       return this.#inference.health(name);
@@ -655,7 +695,9 @@ export class ModelManager implements DesiredStateApplier {
   #publish(): void {
     if (!this.#host || this.#closing) return;
     try {
-      this.#host.reportModels(this.models(), this.#generation);
+      const models = this.models();
+      for (const [name, m] of Object.entries(models)) this.#reportedRequests.set(name, m.health?.requests ?? 0);
+      this.#host.reportModels(models, this.#generation);
     } catch (err) {
       this.#logger.debug({ err: (err as Error).message }, 'progress report not published');
     }

@@ -18,6 +18,8 @@ export interface OtaConfig {
   reserveBytes: number;
   /** First retry of a release whose install failed for a passing reason (network, disk); doubles up to 16×. */
   retryMs: number;
+  /** How often the serving versions' health counters are re-reported when they moved (ms; 0: only with state changes). */
+  healthReportMs: number;
 }
 
 export const DEFAULT_OTA_CONFIG: OtaConfig = {
@@ -25,4 +27,5 @@ export const DEFAULT_OTA_CONFIG: OtaConfig = {
   download: { stallMs: 30_000, maxAttempts: 5, backoffMs: 1_000, maxBackoffMs: 30_000, progressIntervalMs: 1_000 },
   reserveBytes: 64 * 1024 * 1024,
   retryMs: 30_000,
+  healthReportMs: 30_000,
 };

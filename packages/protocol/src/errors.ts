@@ -141,10 +141,12 @@ export const ERRORS = {
   FLT_ROLLOUT_CONFLICT: { status: 409, message: 'An active rollout of the same model already covers some of these devices' },
   FLT_ROLLOUT_STATE_CONFLICT: { status: 409, message: 'The rollout is not in a state that allows this command' },
   FLT_ROLLOUT_UNKNOWN_VERSION: { status: 422, message: 'The registry holds the model but not this version, or has not published it' },
+  FLT_ROLLOUT_UNKNOWN_MODEL: { status: 422, message: 'The registry has never heard of this model' },
   // Per-device outcomes recorded by a rollout (rollout device `error`), never an HTTP answer of their own
   FLT_ROLLOUT_DEVICE_TIMEOUT: { status: 504, message: 'The device did not report healthy on the new version within the per-device timeout' },
   FLT_ROLLOUT_DEVICE_FAILED: { status: 502, message: 'The device reported the new version failed without giving an error code' },
   FLT_ROLLOUT_DEVICE_REJECTED: { status: 409, message: 'The device went back to another version on its own' },
+  FLT_ROLLOUT_HEALTH_REGRESSION: { status: 502, message: 'On the new version the device errs more or answers slower than the rollout health gate allows, compared with the old version' },
 
   // Command line (packages/cli): refusals the CLI makes itself, before or after talking to the server
   FLT_CLI_USAGE: { status: 400, message: 'The command line is invalid: unknown command or option, missing argument, or an unreadable input file' },

@@ -17,6 +17,7 @@ import { assertReleasable, type ReleaseCatalog } from './release-check.ts';
 import { createRolloutMetrics, type RolloutMetrics } from './rollout-metrics.ts';
 import { ACTIVE_STATES, RolloutStore, type RolloutDeviceRow, type RolloutRow, type StageStateCount } from './rollout-store.ts';
 import { estimateRollout, type RolloutEstimate } from './estimate.ts';
+import { judgeAgainstBaseline, type HealthBaseline } from './health-gate.ts';
 
 export interface RolloutEngineDeps {
   db: Db;
@@ -111,6 +112,8 @@ export class RolloutEngine {
   readonly #inflight = new Set<Promise<void>>();
   /** Reports waiting for the next tick, latest per device, with the time each arrived. */
   readonly #reports = new Map<string, { reported: ReportedState; at: number }>();
+  /** Old-version baselines of health-gated rollouts, computed at most once per batch of reports. */
+  readonly #baselines = new Map<string, HealthBaseline | null>();
   #reconciled = false;
   #joinScanDue = false;
   #closed = false;
@@ -166,6 +169,8 @@ export class RolloutEngine {
   dryRun(input: unknown): DryRun {
     const now = this.#d.now();
     const spec = normalizeSpec(input, now);
+    // A plan of a version no agent could install would preview a rollout that create refuses.
+    assertReleasable(this.#d.releases, spec.model, spec.version);
     const id = (input as { id?: string }).id ?? this.#newId();
     const targets = matchTargets(this.#d.db, spec.target);
     const ordered = cohortOrder(id, targets);
@@ -381,6 +386,7 @@ export class RolloutEngine {
     if (this.#reports.size === 0) return 0;
     const batch = [...this.#reports];
     this.#reports.clear();
+    this.#baselines.clear();
     let changed = 0;
     this.#tx(() => {
       for (const [deviceId, { reported, at }] of batch) {
@@ -429,6 +435,7 @@ export class RolloutEngine {
         this.store.updateDevice(r.id, row.device_id, { healthy_since: null, succeed_at: null });
         return 1;
       case 'healthy': {
+        if (spec.healthGate && this.#healthRegressed(r, spec, row, model, version, reported, now)) return 1;
         if (row.healthy_since !== null) return 0;
         const bake = spec.stages[row.stage]?.bakeTimeSec ?? 0;
         this.store.updateDevice(r.id, row.device_id, { healthy_since: now, succeed_at: now + bake * 1000 });
@@ -449,6 +456,27 @@ export class RolloutEngine {
         this.metrics.outcomes.inc({ outcome: 'rejected' });
         return 1;
     }
+  }
+
+  /**
+   * The health gate: a device healthy on the new version whose error rate or latency since activation
+   * is worse than the old version's (by the rollout's limits) fails, during its bake or before it.
+   * Returns true when it failed the device.
+   */
+  #healthRegressed(r: RolloutRow, spec: NormalizedSpec, row: RolloutDeviceRow, model: string, version: string, reported: ReportedState, now: number): boolean {
+    const limits = spec.healthGate!;
+    const health = reported.models[model]?.health;
+    if (!health || health.requests < limits.minRequests) return false;
+    let baseline = this.#baselines.get(r.id);
+    if (baseline === undefined) {
+      baseline = this.store.baseline(r.id, model, version, now - limits.baselineWindowSec * 1000);
+      this.#baselines.set(r.id, baseline);
+    }
+    const regression = judgeAgainstBaseline(limits, health, baseline);
+    if (!regression) return false;
+    this.store.event(r.id, now, row.stage, 'device.healthRegression', row.device_id, { ...regression });
+    this.#finishOrRetry(r, spec, row, 'failed', 'FLT_ROLLOUT_HEALTH_REGRESSION', now);
+    return true;
   }
 
   #finishOrRetry(r: RolloutRow, spec: NormalizedSpec, d: RolloutDeviceRow, outcome: 'failed' | 'timedOut', error: string, now: number): void {
@@ -647,6 +675,7 @@ export class RolloutEngine {
     const rows = this.store.notifiedWithReports();
     if (rows.length === 0) return;
     const now = this.#d.now();
+    this.#baselines.clear();
     this.#tx(() => {
       for (const row of rows) this.#applyReport(row, row.r_model, row.r_version, JSON.parse(row.d_reported) as ReportedState, now);
     });

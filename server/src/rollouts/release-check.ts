@@ -1,7 +1,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 
 /** What the registry says about one model version, as far as a rollout cares. */
-export type ReleaseStatus = 'published' | 'unpublished' | 'unknown-version' | 'unmanaged';
+export type ReleaseStatus = 'published' | 'unpublished' | 'unknown-version' | 'unknown-model';
 
 /** The registry seen structurally, so rollouts do not depend on the registry module. */
 export interface ReleaseCatalog {
@@ -15,10 +15,8 @@ export interface RegistryModelLookup {
 }
 
 /**
- * Adapts the registry. A model the registry has never heard of is `unmanaged`: the rollout is left
- * alone (the REST rollout tests and engine tests drive simulated devices with models no registry
- * holds); a model it holds must name a published version, since agents install only from a signed
- * release manifest.
+ * Adapts the registry. A rollout must name a model the registry holds and one of its published
+ * versions, since agents install only from a signed release manifest.
  */
 export function releaseCatalogFromRegistry(models: RegistryModelLookup): ReleaseCatalog {
   return {
@@ -26,7 +24,7 @@ export function releaseCatalogFromRegistry(models: RegistryModelLookup): Release
       try {
         models.getModel(model);
       } catch (err) {
-        if (err instanceof FlotillaError && err.code === 'FLT_REGISTRY_MODEL_NOT_FOUND') return 'unmanaged';
+        if (err instanceof FlotillaError && err.code === 'FLT_REGISTRY_MODEL_NOT_FOUND') return 'unknown-model';
         throw err;
       }
       const row = models.versionRow(model, version);
@@ -36,10 +34,11 @@ export function releaseCatalogFromRegistry(models: RegistryModelLookup): Release
   };
 }
 
-/** Refuses a rollout of a version no agent could install: unknown to the registry, or not yet published. */
+/** Refuses a rollout no agent could install: a model or version unknown to the registry, or a version not yet published. */
 export function assertReleasable(catalog: ReleaseCatalog | undefined, model: string, version: string): void {
   if (!catalog) return;
   const status = catalog.status(model, version);
+  if (status === 'unknown-model') throw new FlotillaError('FLT_ROLLOUT_UNKNOWN_MODEL', `the registry has no model ${model}`, { model });
   if (status === 'unknown-version') throw new FlotillaError('FLT_ROLLOUT_UNKNOWN_VERSION', `the registry has no version ${model}@${version}`, { model, version });
   if (status === 'unpublished') throw new FlotillaError('FLT_ROLLOUT_UNKNOWN_VERSION', `${model}@${version} is not published yet`, { model, version, status });
 }

@@ -2,6 +2,7 @@ import type { RolloutDeviceState, RolloutStateName } from '@flotilla/protocol';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/open.ts';
 import type { NormalizedSpec } from './spec.ts';
+import type { HealthBaseline } from './health-gate.ts';
 
 export const ACTIVE_STATES: readonly RolloutStateName[] = ['running', 'awaitingApproval', 'paused'];
 export const ACTIVE_SQL = `('running', 'awaitingApproval', 'paused')`;
@@ -104,6 +105,19 @@ export class RolloutStore {
          WHERE rd.state = 'notified' AND r.state IN ${ACTIVE_SQL} AND d.reported IS NOT NULL`,
       ),
       event: db.prepare('INSERT INTO rollout_events (rollout_id, ts, stage, kind, device_id, details) VALUES (?, ?, ?, ?, ?, ?)'),
+      // The old version's health: latest recent reports of the rollout's devices serving another version.
+      baseline: db.prepare(
+        `SELECT COUNT(*) AS devices, SUM(req) AS requests, SUM(err) AS errors,
+                SUM(CASE WHEN p50 IS NOT NULL THEN p50 * req END) AS p50w, SUM(CASE WHEN p50 IS NOT NULL THEN req END) AS p50n,
+                SUM(CASE WHEN p95 IS NOT NULL THEN p95 * req END) AS p95w, SUM(CASE WHEN p95 IS NOT NULL THEN req END) AS p95n
+         FROM (SELECT json_extract(d.reported, @path || '.health.requests') AS req, json_extract(d.reported, @path || '.health.errors') AS err,
+                      json_extract(d.reported, @path || '.health.p50Ms') AS p50, json_extract(d.reported, @path || '.health.p95Ms') AS p95
+               FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id
+               WHERE rd.rollout_id = @rid AND d.reported_at >= @since
+                 AND json_extract(d.reported, @path || '.version') <> @version
+                 AND json_extract(d.reported, @path || '.state') IN ('activated', 'healthy'))
+         WHERE req > 0`,
+      ),
       holders: db.prepare(
         `SELECT rd.rollout_id, rd.device_id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id
          WHERE r.model = ? AND r.state IN ${ACTIVE_SQL} AND rd.stage >= 0`,
@@ -190,6 +204,27 @@ export class RolloutStore {
 
   notifiedWithReports(): Array<RolloutDeviceRow & { r_model: string; r_version: string; d_reported: string }> {
     return this.#s.notifiedInActive.all() as Array<RolloutDeviceRow & { r_model: string; r_version: string; d_reported: string }>;
+  }
+
+  /** Aggregated health of the rollout's devices reported (since `since`) on a version other than `newVersion`; null when none. */
+  baseline(rolloutId: string, model: string, newVersion: string, since: number): HealthBaseline | null {
+    const r = this.#s.baseline.get({ rid: rolloutId, path: `$.models."${model}"`, version: newVersion, since }) as {
+      devices: number;
+      requests: number | null;
+      errors: number | null;
+      p50w: number | null;
+      p50n: number | null;
+      p95w: number | null;
+      p95n: number | null;
+    };
+    if (!r.devices || !r.requests) return null;
+    return {
+      devices: r.devices,
+      requests: r.requests,
+      errorRate: (r.errors ?? 0) / r.requests,
+      p50Ms: r.p50n ? r.p50w! / r.p50n : null,
+      p95Ms: r.p95n ? r.p95w! / r.p95n : null,
+    };
   }
 
   /** Device ids held by active rollouts of a model, by rollout. */

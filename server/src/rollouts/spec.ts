@@ -1,4 +1,5 @@
 import { FlotillaError, RolloutSpec, type RolloutAbortRule, type RolloutTarget, type MaintenanceWindow } from '@flotilla/protocol';
+import type { HealthGateLimits } from './health-gate.ts';
 import { Compile } from 'typebox/compile';
 import { MaintenanceWindowSchedule } from './cron-window.ts';
 
@@ -18,6 +19,8 @@ export interface NormalizedSpec {
   priority: number;
   preempt: boolean;
   continuous: boolean;
+  /** Absent in specs stored before health gates existed. */
+  healthGate?: HealthGateLimits | null;
 }
 
 const validator = Compile(RolloutSpec);
@@ -82,6 +85,22 @@ export function normalizeSpec(input: unknown, now: number): NormalizedSpec {
     MaintenanceWindowSchedule.check(window, now);
   }
 
+  let healthGate: HealthGateLimits | null = null;
+  if (spec.healthGate) {
+    const g = spec.healthGate;
+    if (g.maxErrorRateDelta === undefined && g.maxLatencyRatio === undefined && g.maxErrorRate === undefined && g.maxP95Ms === undefined) {
+      invalid('healthGate needs at least one of maxErrorRateDelta, maxLatencyRatio, maxErrorRate, maxP95Ms', '/healthGate');
+    }
+    healthGate = {
+      maxErrorRateDelta: g.maxErrorRateDelta ?? null,
+      maxLatencyRatio: g.maxLatencyRatio ?? null,
+      maxErrorRate: g.maxErrorRate ?? null,
+      maxP95Ms: g.maxP95Ms ?? null,
+      minRequests: g.minRequests ?? 20,
+      baselineWindowSec: g.baselineWindowSec ?? 900,
+    };
+  }
+
   return {
     name: spec.name ?? null,
     target: t,
@@ -97,6 +116,7 @@ export function normalizeSpec(input: unknown, now: number): NormalizedSpec {
     priority: spec.priority ?? 0,
     preempt: spec.preempt ?? false,
     continuous: spec.continuous ?? false,
+    healthGate,
   };
 }
 

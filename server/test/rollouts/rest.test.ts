@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, auth, startServer, tokenFor, type TestServer } from '../helpers/server.ts';
 import { simulatedFleet, until } from './simulated-device.ts';
+import { publishStubReleases } from './stub-release.ts';
 
 describe('/v1/rollouts against a running server with simulated devices', () => {
   let t: TestServer;
@@ -14,6 +15,7 @@ describe('/v1/rollouts against a running server with simulated devices', () => {
     t = await startServer();
     operator = await tokenFor(t, 'operator');
     viewer = await tokenFor(t, 'viewer');
+    await publishStubReleases(t, 'digits', ['2.0.0', '3.0.0', '4.0.0']);
     clients.push(...(await simulatedFleet(t, ids, { site: 'lyon' })));
   });
   afterAll(async () => {
@@ -40,12 +42,20 @@ describe('/v1/rollouts against a running server with simulated devices', () => {
     expect((await t.server.http.inject({ method: 'GET', url: '/v1/rollouts/lyon-digits-2', headers: auth(viewer) })).json().code).toBe('FLT_ROLLOUT_NOT_FOUND');
   });
 
-  it('refuses inconsistent specs with a code', async () => {
+  it('refuses inconsistent or out-of-range specs and unknown models or versions with a code, at create and in the dry run', async () => {
     const both = await t.server.http.inject({ method: 'POST', url: '/v1/rollouts', headers: auth(operator), payload: { ...spec, stages: [{ count: 1, percent: 10 }] } });
     expect(both.statusCode).toBe(400);
     expect(both.json().code).toBe('FLT_ROLLOUT_SPEC_INVALID');
     const unknownField = await t.server.http.inject({ method: 'POST', url: '/v1/rollouts', headers: auth(operator), payload: { ...spec, speed: 'fast' } });
-    expect(unknownField.json().code).toBe('FLT_BAD_REQUEST');
+    expect(unknownField.json().code).toBe('FLT_ROLLOUT_SPEC_INVALID');
+    const outOfRange = await t.server.http.inject({ method: 'POST', url: '/v1/rollouts', headers: auth(operator), payload: { ...spec, healthGate: { maxLatencyRatio: 0.5 } } });
+    expect([outOfRange.statusCode, outOfRange.json().code, outOfRange.json().details.field]).toEqual([400, 'FLT_ROLLOUT_SPEC_INVALID', '/healthGate/maxLatencyRatio']);
+    for (const url of ['/v1/rollouts', '/v1/rollouts/dry-run']) {
+      const unknownModel = await t.server.http.inject({ method: 'POST', url, headers: auth(operator), payload: { ...spec, model: 'letters' } });
+      expect([unknownModel.statusCode, unknownModel.json().code]).toEqual([422, 'FLT_ROLLOUT_UNKNOWN_MODEL']);
+      const unknownVersion = await t.server.http.inject({ method: 'POST', url, headers: auth(operator), payload: { ...spec, version: '9.9.9' } });
+      expect([unknownVersion.statusCode, unknownVersion.json().code]).toEqual([422, 'FLT_ROLLOUT_UNKNOWN_VERSION']);
+    }
     const badWindow = await t.server.http.inject({
       method: 'POST',
       url: '/v1/rollouts',

@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startServer, tokenFor, type TestServer } from '../helpers/server.ts';
+import { publishStubReleases } from './stub-release.ts';
 import { simulatedFleet } from './simulated-device.ts';
 
 interface SseEvent {
@@ -46,6 +47,7 @@ describe('GET /v1/rollouts/:id/stream', () => {
     t = await startServer();
     operator = await tokenFor(t, 'operator');
     viewer = await tokenFor(t, 'viewer');
+    await publishStubReleases(t, 'digits', ['2.0.0']);
     clients = await simulatedFleet(t, ['cam-01', 'cam-02', 'cam-03', 'cam-04'], { site: 'lyon' });
   });
   afterAll(async () => {
@@ -114,6 +116,7 @@ describe('GET /v1/rollouts/:id/stream', () => {
 
   it('ends open streams when the server closes', async () => {
     const own = await startServer();
+    await publishStubReleases(own, 'digits', ['2.0.0']);
     const fleet = await simulatedFleet(own, ['cam-09'], { site: 'paris' });
     try {
       const op = await tokenFor(own, 'operator');

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Generation, Name, Version, strict } from './common.ts';
+import { Generation, Name, Timestamp, Version, strict } from './common.ts';
 
 /** What the server wants one model on the device to be. */
 export const DesiredModel = Type.Object(
@@ -95,6 +95,24 @@ export const ModelRunState = Type.Union([
   Type.Literal('failed'),
 ]);
 
+/**
+ * What the serving version did since it became active on the device (or since the agent restarted
+ * with it): the server's rollout health gate compares devices on a new version with those still on
+ * the old one (docs/rollouts.md). Latency percentiles cover the most recent successful requests.
+ */
+export const ModelHealth = Type.Object(
+  {
+    /** Device clock (ms since the epoch) when this version became active. */
+    since: Timestamp,
+    requests: Type.Integer({ minimum: 0 }),
+    errors: Type.Integer({ minimum: 0 }),
+    p50Ms: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    p95Ms: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  },
+  strict,
+);
+export type ModelHealth = Static<typeof ModelHealth>;
+
 export const ReportedModel = Type.Object(
   {
     /** The version actually serving traffic, or null when none is. */
@@ -102,6 +120,8 @@ export const ReportedModel = Type.Object(
     state: ModelRunState,
     provider: Type.Optional(Type.String({ maxLength: 32 })),
     error: Type.Optional(Type.String({ maxLength: 64 })),
+    /** Health counters of `version` since its activation; absent when nothing serves or the agent does not count. */
+    health: Type.Optional(ModelHealth),
   },
   { additionalProperties: true },
 );

@@ -83,6 +83,30 @@ export const MaintenanceWindow = Type.Object(
 );
 export type MaintenanceWindow = Static<typeof MaintenanceWindow>;
 
+/**
+ * Health gate against the old version: a device on the new version whose error rate or latency
+ * since activation is worse than the target devices still on the old version (by these limits)
+ * fails with FLT_ROLLOUT_HEALTH_REGRESSION. Needs at least one limit.
+ */
+export const RolloutHealthGate = Type.Object(
+  {
+    /** Largest allowed error rate above the old version's, absolute (0.02 = two points more). */
+    maxErrorRateDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Largest allowed p50 and p95 latency as a multiple of the old version's (1.5 = 50% slower). */
+    maxLatencyRatio: Type.Optional(Type.Number({ minimum: 1, maximum: 100 })),
+    /** Absolute error-rate bound; the only error check when no device is left on the old version. */
+    maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Absolute p95 latency bound in ms; the only latency check when no device is left on the old version. */
+    maxP95Ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 600_000 })),
+    /** Requests a device (and the old version's devices together) must have served before they are judged. */
+    minRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: 20 })),
+    /** Only old-version reports received within this many seconds form the baseline. */
+    baselineWindowSec: Type.Optional(Type.Integer({ minimum: 10, maximum: 7 * 86_400, default: 900 })),
+  },
+  strict,
+);
+export type RolloutHealthGate = Static<typeof RolloutHealthGate>;
+
 export const RolloutSpec = Type.Object(
   {
     /** Optional client-chosen id (a dry run returns the id its cohorts were computed for). */
@@ -104,6 +128,7 @@ export const RolloutSpec = Type.Object(
     preempt: Type.Optional(Type.Boolean({ default: false })),
     /** Devices that match the target later join the last stage. */
     continuous: Type.Optional(Type.Boolean({ default: false })),
+    healthGate: Type.Optional(RolloutHealthGate),
   },
   strict,
 );

@@ -15,7 +15,7 @@ import {
   type RolloutDeviceState,
   type RolloutStateName,
 } from '@flotilla/protocol';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import type { HttpContext } from '../context.ts';
 import { actorOf, requireRole } from '../auth.ts';
@@ -24,6 +24,20 @@ import { RolloutStreamHub, type StreamSink } from '../rollout-stream.ts';
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody };
 const security = [{ bearer: [] }];
 const tags = ['rollouts'];
+
+/**
+ * A spec the schema refuses (a threshold or limit out of range, an unknown field) answers the same
+ * FLT_ROLLOUT_SPEC_INVALID as the rules the engine checks, naming the field, so clients see one code for a bad spec.
+ */
+function assertSpecValid(request: FastifyRequest): void {
+  const err = request.validationError as (Error & { validation?: Array<{ instancePath?: string; message?: string }> }) | undefined;
+  if (!err) return;
+  const first = err.validation?.[0];
+  throw new FlotillaError('FLT_ROLLOUT_SPEC_INVALID', `rollout spec does not match the schema: ${err.message}`, {
+    field: first?.instancePath ?? '',
+    problems: (err.validation ?? []).slice(0, 10).map((v) => ({ path: v.instancePath ?? '', message: v.message ?? '' })),
+  });
+}
 
 function decodeCursor(cursor: string | undefined): string | undefined {
   return cursor ? Buffer.from(cursor, 'base64url').toString('utf8') : undefined;
@@ -41,14 +55,24 @@ export function rolloutRoutes(app: FastifyInstance, ctx: HttpContext): void {
 
   app.post<{ Body: Static<typeof RolloutSpec> }>(
     '/v1/rollouts',
-    { preHandler: operator, schema: { tags, summary: 'Start a staged rollout', security, body: RolloutSpec, response: { 201: RolloutView, ...errors } } },
-    async (request, reply) => reply.status(201).send(engine.create(actorOf(request), request.body)),
+    { preHandler: operator, attachValidation: true, schema: { tags, summary: 'Start a staged rollout', security, body: RolloutSpec, response: { 201: RolloutView, ...errors } } },
+    async (request, reply) => {
+      assertSpecValid(request);
+      return reply.status(201).send(engine.create(actorOf(request), request.body));
+    },
   );
 
   app.post<{ Body: Static<typeof RolloutSpec> }>(
     '/v1/rollouts/dry-run',
-    { preHandler: viewer, schema: { tags, summary: 'Preview cohorts, variants, conflicts and timing without starting anything', security, body: RolloutSpec, response: { 200: DryRunResult, ...errors } } },
-    async (request) => engine.dryRun(request.body),
+    {
+      preHandler: viewer,
+      attachValidation: true,
+      schema: { tags, summary: 'Preview cohorts, variants, conflicts and timing without starting anything', security, body: RolloutSpec, response: { 200: DryRunResult, ...errors } },
+    },
+    async (request) => {
+      assertSpecValid(request);
+      return engine.dryRun(request.body);
+    },
   );
 
   app.get<{ Querystring: Static<typeof RolloutListQuery> }>(
