@@ -16,7 +16,7 @@ import { DeviceIngest } from './fleet/device-ingest.ts';
 import type { DeviceLink } from './fleet/device-link.ts';
 import { bindDeviceGauge, createServerMetrics, type ServerMetrics } from './metrics/server-metrics.ts';
 import { buildHttpApp } from './http/app.ts';
-import { FleetBroker } from './broker/index.ts';
+import { createServerBroker, type ServerBroker } from './broker/external/server-broker.ts';
 import { createRegistry, type RegistryServices } from './registry/index.ts';
 import { RolloutEngine, RolloutScheduler, releaseCatalogFromRegistry, variantResolverFromRegistry } from './rollouts/index.ts';
 import { PoolAdmin, PoolStore } from './pools/index.ts';
@@ -50,7 +50,7 @@ export class FlotillaServer {
   readonly db: Db;
   readonly metrics: ServerMetrics;
   readonly http: FastifyInstance;
-  readonly broker: FleetBroker;
+  readonly broker: ServerBroker;
   readonly fleet: FleetAdmin;
   readonly ingest: DeviceIngest;
   readonly apiTokens: ApiTokens;
@@ -69,7 +69,7 @@ export class FlotillaServer {
     db: Db;
     metrics: ServerMetrics;
     http: FastifyInstance;
-    broker: FleetBroker;
+    broker: ServerBroker;
     fleet: FleetAdmin;
     ingest: DeviceIngest;
     apiTokens: ApiTokens;
@@ -115,7 +115,7 @@ export class FlotillaServer {
 
       // The broker and the fleet need each other (auth and events one way, send/kick the other);
       // the link defers to the broker once it exists.
-      let broker: FleetBroker | null = null;
+      let broker: ServerBroker | null = null;
       const link: DeviceLink = {
         send: async (deviceId, channel, payload, opts) => {
           await broker?.publish(deviceTopic(deviceId, channel), payload, { qos: 1, retain: opts.retain });
@@ -162,8 +162,9 @@ export class FlotillaServer {
         eventSinks,
         onReported: (id, reported) => rollouts.onDeviceReported(id, reported),
       });
-      broker = await FleetBroker.create({
+      const brokerSetup = await createServerBroker(config.broker, {
         auth: { authenticate: (id, secret) => enrollment.authenticate(id, secret) },
+        isActive: (id) => devices.activeCredentialHash(id) !== null,
         events: {
           deviceConnected: (id) => {
             // Escalation routing first, so the desired state resent on connect carries it.
@@ -176,6 +177,7 @@ export class FlotillaServer {
         logger: logger.child({ part: 'broker' }),
         registry: metrics.registry,
       });
+      broker = brokerSetup.broker;
       let server: FlotillaServer | null = null;
       const http = await buildHttpApp({
         config,
@@ -194,6 +196,7 @@ export class FlotillaServer {
         hardExamples,
         isReady: () => server !== null && server.#addresses !== null && server.#closing === null,
       });
+      await brokerSetup.attachHttp(http);
       server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, rollouts, mqttUrls });
       return server;
     } catch (err) {
@@ -214,7 +217,7 @@ export class FlotillaServer {
     await this.http.listen({ host: http.host, port: http.port });
     const httpPort = (this.http.server.address() as { port: number }).port;
     const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
-    this.#mqttUrls.tcp = mqtt.publicUrl ?? `mqtt://${hostForUrl(mqtt.host)}:${ports.tcpPort}`;
+    this.#mqttUrls.tcp = mqtt.publicUrl ?? ports.deviceUrl ?? `mqtt://${hostForUrl(mqtt.host)}:${ports.tcpPort}`;
     if (ports.wsPort !== null) this.#mqttUrls.ws = `ws://${hostForUrl(mqtt.host)}:${ports.wsPort}/mqtt`;
     this.#addresses = {
       http: http.publicUrl ?? `http://${hostForUrl(http.host)}:${httpPort}`,

@@ -4,6 +4,28 @@ const strict = { additionalProperties: false } as const;
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const portWithDefault = (port: number) => Type.Integer({ minimum: 0, maximum: 65535, default: port });
 
+const EmbeddedBroker = Type.Object({ mode: Type.Literal('embedded') }, strict);
+const ExternalBroker = Type.Object(
+  {
+    mode: Type.Literal('external'),
+    /** The broker the server connects to as a privileged client. */
+    url: Type.String({ pattern: '^mqtts?://' }),
+    /** The server's own broker account (the dynsec admin for mosquitto-dynsec). */
+    username: Type.String({ minLength: 1, maxLength: 256 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    /**
+     * How device credentials and ACLs reach the broker: pushed into Mosquitto's dynamic-security
+     * plugin, or asked for by the broker through the HTTP hooks (EMQX, VerneMQ).
+     */
+    provisioner: Type.Union([Type.Literal('mosquitto-dynsec'), Type.Literal('http-hooks')], { default: 'mosquitto-dynsec' }),
+    /** Secret the broker must send when it calls the HTTP hooks (bearer header or `token` query); required with http-hooks. */
+    hookToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
+    /** How long a dynamic-security command or a publish to the broker may take before it fails. */
+    requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
+  },
+  strict,
+);
+
 /** The whole server configuration. Defaults live here and nowhere else. */
 export const ServerConfigSchema = Type.Object(
   {
@@ -52,6 +74,11 @@ export const ServerConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /**
+     * Which MQTT broker devices connect to: the embedded one (default), or an external broker the
+     * server joins as a privileged client (docs/external-broker.md).
+     */
+    broker: Type.Union([EmbeddedBroker, ExternalBroker], { default: { mode: 'embedded' } }),
     /** Bootstrap admin API token. When absent and no admin token exists, one is generated and written to the data folder. */
     adminToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
     /** Fleet enrollment token. When absent and none exists, one is generated and written to the data folder. */
@@ -69,7 +96,8 @@ export const ServerConfigSchema = Type.Object(
 export type ServerConfig = Static<typeof ServerConfigSchema>;
 
 /** What callers may pass: every field optional, nested objects partial. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker'>> & {
+  broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs'> & Partial<Static<typeof ExternalBroker>>);
   http?: Partial<ServerConfig['http']>;
   mqtt?: Partial<ServerConfig['mqtt']>;
   registry?: Partial<ServerConfig['registry']>;
