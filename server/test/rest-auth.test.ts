@@ -17,6 +17,8 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', url: '/v1/devices', role: 'viewer' },
   { method: 'GET', url: '/v1/devices/dev-1', role: 'viewer' },
   { method: 'GET', url: '/v1/devices/dev-1/events', role: 'viewer' },
+  { method: 'GET', url: '/v1/fleet/summary', role: 'viewer' },
+  { method: 'GET', url: '/v1/me', role: 'viewer' },
   { method: 'POST', url: '/v1/devices', role: 'operator', payload: { id: 'dev-new' } },
   { method: 'POST', url: '/v1/devices/dev-1/accept', role: 'operator' },
   { method: 'POST', url: '/v1/devices/dev-1/reject', role: 'operator' },
@@ -114,15 +116,17 @@ describe('admin API authentication and roles', () => {
     const registered = t.server.http
       .printRoutes({ commonPrefix: false })
       .split('\n')
-      .filter((l) => l.includes('/v1/'));
+      // Top-level segments print as `/v1/...`, or as `v1/...` under the console's `/` redirect.
+      .filter((l) => l.includes('v1/'));
     expect(registered.length).toBeGreaterThan(0);
     const known = new Set(ROUTES.map((r) => `${r.method} ${r.route ?? r.url.replace('dev-1', ':id').replace(uuid, ':id')}`));
     for (const line of registered) {
-      const m = /(\/v1\/\S*) \(([A-Z, ]+)\)/.exec(line);
+      const m = /(?:^|[\s/])(v1\/\S*) \(([A-Z, ]+)\)/.exec(line);
+      const path = m ? `/${m[1]!}` : '';
       // Device routes authenticate the device credential, not an API token: their attack tests live with them.
-      if (!m || m[1]!.startsWith('/v1/device/')) continue;
-      for (const method of m[2]!.split(', ').filter((x) => x !== 'HEAD' && !(PUBLIC.has(m[1]!) && (x === 'GET' || m[1] === '/v1/enroll')))) {
-        expect(known.has(`${method} ${m[1]}`), `${method} ${m[1]} has no auth case`).toBe(true);
+      if (!m || path.startsWith('/v1/device/')) continue;
+      for (const method of m[2]!.split(', ').filter((x) => x !== 'HEAD' && !(PUBLIC.has(path) && (x === 'GET' || path === '/v1/enroll')))) {
+        expect(known.has(`${method} ${path}`), `${method} ${path} has no auth case`).toBe(true);
       }
     }
   });

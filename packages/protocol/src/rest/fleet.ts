@@ -106,3 +106,30 @@ export const AuditQuery = Type.Object(
   },
   strict,
 );
+
+/** `GET /v1/me`: who the bearer token is, so a client (the web console) can offer only what its role allows. */
+export const Principal = Type.Object(
+  { tokenId: Type.String(), name: Type.String(), role: Role },
+  strict,
+);
+export type Principal = Static<typeof Principal>;
+
+const DeviceCount = Type.Integer({ minimum: 0 });
+
+/** `GET /v1/fleet/summary`: fleet-wide counts, computed by the database instead of paging every device. */
+export const FleetSummary = Type.Object(
+  {
+    /** Every device, whatever its status. */
+    total: DeviceCount,
+    byStatus: Type.Record(Type.String(), DeviceCount),
+    /** Accepted devices connected now / not connected now. */
+    online: DeviceCount,
+    offline: DeviceCount,
+    /** Accepted devices by the version of each model they report serving (null: none serving). */
+    modelVersions: Type.Array(Type.Object({ model: Type.String(), version: Type.Union([Type.String(), Type.Null()]), devices: DeviceCount }, strict)),
+    /** Accepted devices by the agent version in their inventory. */
+    agentVersions: Type.Array(Type.Object({ version: Type.String(), devices: DeviceCount }, strict)),
+  },
+  strict,
+);
+export type FleetSummary = Static<typeof FleetSummary>;

@@ -5,6 +5,7 @@ import {
   DeviceListQuery,
   DeviceView,
   ErrorBody,
+  FleetSummary,
   FlotillaError,
   LabelChange,
   PreauthorizeRequest,
@@ -70,6 +71,39 @@ export function deviceRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
   );
 
+  app.get(
+    '/v1/fleet/summary',
+    { preHandler: viewer, schema: { tags: ['devices'], summary: 'Fleet counts: by status, online/offline, model versions and agent versions', security, response: { 200: FleetSummary, ...errors } } },
+    async (): Promise<Static<typeof FleetSummary>> => {
+      const byStatus: Record<string, number> = {};
+      let total = 0;
+      let online = 0;
+      let offline = 0;
+      for (const row of ctx.devices.countByStatus()) {
+        byStatus[row.status] = (byStatus[row.status] ?? 0) + row.n;
+        total += row.n;
+        if (row.status === 'accepted') {
+          if (row.online) online += row.n;
+          else offline += row.n;
+        }
+      }
+      const modelVersions = ctx.db
+        .prepare(
+          `SELECT m.key AS model, json_extract(m.value, '$.version') AS version, COUNT(*) AS devices
+           FROM devices d, json_each(d.reported, '$.models') m
+           WHERE d.status = 'accepted' AND d.reported IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
+        )
+        .all() as Array<{ model: string; version: string | null; devices: number }>;
+      const agentVersions = ctx.db
+        .prepare(
+          `SELECT json_extract(inventory, '$.agentVersion') AS version, COUNT(*) AS devices FROM devices
+           WHERE status = 'accepted' AND inventory IS NOT NULL GROUP BY 1 ORDER BY 1`,
+        )
+        .all() as Array<{ version: string; devices: number }>;
+      return { total, byStatus, online, offline, modelVersions, agentVersions };
+    },
+  );
+
   app.get<{ Params: Static<typeof DeviceIdParams> }>(
     '/v1/devices/:id',
     { preHandler: viewer, schema: { tags: ['devices'], summary: 'One device: inventory, labels, presence, desired and reported state', security, params: DeviceIdParams, response: { 200: DeviceView, ...errors } } },
@@ -114,7 +148,7 @@ export function deviceRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
   );
 
-  app.get<{ Params: Static<typeof DeviceIdParams>; Querystring: { limit?: number; afterSeq?: number } }>(
+  app.get<{ Params: Static<typeof DeviceIdParams>; Querystring: { limit?: number; afterSeq?: number; order?: 'asc' | 'desc' } }>(
     '/v1/devices/:id/events',
     {
       preHandler: viewer,
@@ -124,7 +158,12 @@ export function deviceRoutes(app: FastifyInstance, ctx: HttpContext): void {
         security,
         params: DeviceIdParams,
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), afterSeq: Type.Optional(Type.Integer({ minimum: -1 })) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+            afterSeq: Type.Optional(Type.Integer({ minimum: -1 })),
+            /** `desc`: the most recent first (what a person looking at a device wants). */
+            order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' })),
+          },
           { additionalProperties: false },
         ),
         response: { ...errors },
@@ -132,8 +171,9 @@ export function deviceRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
     async (request) => {
       ctx.fleet.get(request.params.id);
+      const order = request.query.order === 'desc' ? 'seq DESC, id DESC' : 'seq, id';
       const rows = ctx.db
-        .prepare('SELECT id, seq, kind, data, ts, received_at AS receivedAt FROM device_events WHERE device_id = ? AND seq > ? ORDER BY seq, id LIMIT ?')
+        .prepare(`SELECT id, seq, kind, data, ts, received_at AS receivedAt FROM device_events WHERE device_id = ? AND seq > ? ORDER BY ${order} LIMIT ?`)
         .all(request.params.id, request.query.afterSeq ?? -1, request.query.limit ?? 100) as Array<{ data: string } & Record<string, unknown>>;
       return { items: rows.map((r) => ({ ...r, data: JSON.parse(r.data) as unknown })) };
     },

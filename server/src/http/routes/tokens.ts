@@ -1,4 +1,4 @@
-import { CreateApiToken, CreateEnrollmentToken, ErrorBody, FlotillaError } from '@flotilla/protocol';
+import { CreateApiToken, CreateEnrollmentToken, ErrorBody, FlotillaError, Principal } from '@flotilla/protocol';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { HttpContext } from '../context.ts';
@@ -10,6 +10,16 @@ const security = [{ bearer: [] }];
 
 export function tokenRoutes(app: FastifyInstance, ctx: HttpContext): void {
   const admin = requireRole(ctx.apiTokens, 'admin');
+
+  app.get(
+    '/v1/me',
+    { preHandler: requireRole(ctx.apiTokens, 'viewer'), schema: { tags: ['access'], summary: 'The principal behind the bearer token: name and role', security, response: { 200: Principal, ...errors } } },
+    async (request): Promise<Static<typeof Principal>> => {
+      const p = request.principal;
+      if (!p) throw new FlotillaError('FLT_UNAUTHENTICATED');
+      return { tokenId: p.tokenId, name: p.name, role: p.role };
+    },
+  );
 
   app.post<{ Body: Static<typeof CreateApiToken> }>(
     '/v1/tokens',
