@@ -97,12 +97,11 @@ export class ExternalBroker {
     const wasOnline = this.#online.has(deviceId);
     const provisioner = this.#provisioner;
     if (!provisioner) return false;
-    provisioner.reconcile(deviceId).then(
-      () => {
-        if (!this.#opts.isActive(deviceId)) this.#markOffline(deviceId);
-      },
-      (err: unknown) => this.#logger.error({ err, deviceId }, 'broker did not drop the device; the sweep on the next reconnect retries'),
-    );
+    // A device that lost its credential is offline for the server at once; its messages are dropped from now on.
+    if (!this.#opts.isActive(deviceId)) this.#markOffline(deviceId);
+    provisioner
+      .reconcile(deviceId)
+      .catch((err: unknown) => this.#logger.error({ err, deviceId }, 'broker did not drop the device; the sweep on the next reconnect retries'));
     return wasOnline;
   }
 
