@@ -111,7 +111,7 @@ export class FlotillaServer {
       const apiTokens = new ApiTokens(db, now);
       const enrollmentTokens = new EnrollmentTokens(db, now);
       const audit = new AuditLog(db, now);
-      const bootstrap = ensureBootstrapSecrets(config, dataDir, apiTokens, enrollmentTokens);
+      const bootstrap = ensureBootstrapSecrets(config, dataDir, apiTokens, enrollmentTokens, logger);
 
       // The broker and the fleet need each other (auth and events one way, send/kick the other);
       // the link defers to the broker once it exists.
@@ -260,12 +260,14 @@ export function buildServer(config: ServerConfigInput | Readonly<ServerConfig> =
 /**
  * First start: makes sure an admin token and a fleet enrollment token exist. Configured tokens are
  * registered as given; otherwise new ones are generated and written, readable only by the owner,
- * into the data folder (they are stored in the database only as hashes).
+ * into the data folder (they are stored in the database only as hashes). A configured token that an
+ * admin revoked stays revoked: the server starts, warns, and the token authenticates nothing.
  */
-function ensureBootstrapSecrets(config: Readonly<ServerConfig>, dataDir: string, api: ApiTokens, enroll: EnrollmentTokens): BootstrapSecrets {
+function ensureBootstrapSecrets(config: Readonly<ServerConfig>, dataDir: string, api: ApiTokens, enroll: EnrollmentTokens, logger: Logger): BootstrapSecrets {
   const out: BootstrapSecrets = { adminToken: null, enrollmentToken: null };
   if (config.adminToken) {
-    if (!api.hasToken(config.adminToken)) api.create('bootstrap-admin', 'admin', 'config', config.adminToken);
+    if (!api.isKnown(config.adminToken)) api.create('bootstrap-admin', 'admin', 'config', config.adminToken);
+    else if (!api.hasToken(config.adminToken)) logger.warn('the configured admin token (adminToken) was revoked and stays revoked; configure a new one');
   } else if (api.countActiveAdmins() === 0) {
     out.adminToken = api.create('bootstrap-admin', 'admin', 'first-start').token;
     writeSecretFile(join(dataDir, 'admin-token'), out.adminToken);

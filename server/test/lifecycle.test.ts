@@ -76,4 +76,25 @@ describe('server lifecycle', () => {
     const res = await fetch(`${t.http}/v1/devices`, { headers: { authorization: `Bearer ${admin}` } });
     expect(res.status).toBe(200);
   });
+
+  it('keeps a revoked configured admin token revoked across a restart, and still starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flt-revoked-admin-'));
+    try {
+      t = await startServer({}, { dataDir: dir });
+      const { ADMIN_TOKEN, auth, tokenFor } = await import('./helpers/server.ts');
+      const second = await tokenFor(t, 'admin');
+      const list = (await t.server.http.inject({ method: 'GET', url: '/v1/tokens', headers: auth(second) })).json() as { items: Array<{ id: string; created_by: string }> };
+      const configured = list.items.find((x) => x.created_by === 'config')!;
+      expect((await t.server.http.inject({ method: 'DELETE', url: `/v1/tokens/${configured.id}`, headers: auth(second) })).statusCode).toBeLessThan(300);
+      await t.close();
+      // Same configuration (the revoked token still configured), same database.
+      t = await startServer({}, { dataDir: dir });
+      expect((await t.server.http.inject({ method: 'GET', url: '/v1/devices', headers: auth(ADMIN_TOKEN) })).statusCode).toBe(401);
+      expect((await t.server.http.inject({ method: 'GET', url: '/v1/devices', headers: auth(second) })).statusCode).toBe(200);
+    } finally {
+      await t?.close();
+      t = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

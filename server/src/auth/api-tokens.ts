@@ -60,4 +60,9 @@ export class ApiTokens {
   hasToken(plain: string): boolean {
     return this.authenticate(plain) !== null;
   }
+
+  /** Whether a token was ever registered, revoked or not: a revoked token is never registered again. */
+  isKnown(plain: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM api_tokens WHERE token_hash = ?').get(hashSecret(plain)) !== undefined;
+  }
 }
