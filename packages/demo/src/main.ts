@@ -22,12 +22,16 @@ async function main(): Promise<number> {
   }
 
   const interrupt = new AbortController();
-  let interrupts = 0;
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    interrupts += 1;
     // The first Ctrl-C stops the story and shuts every process down cleanly; a second one gives up
-    // waiting (the exit hook still kills every child).
-    if (interrupts > 1) process.exit(EXIT.interrupted);
+    // waiting (the exit hook still kills every child). A repeat within a second is the same Ctrl-C
+    // relayed by a wrapper (pnpm, tsx), not a second one.
+    if (firstSignalAt > 0) {
+      if (Date.now() - firstSignalAt > 1_000) process.exit(EXIT.interrupted);
+      return;
+    }
+    firstSignalAt = Date.now();
     process.stdout.write(`\n${signal}: stopping the demo and every process it started…\n`);
     interrupt.abort(new Error(`interrupted by ${signal}`));
   };

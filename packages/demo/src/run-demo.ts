@@ -172,7 +172,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
   const observations = observe(rollouts, finalViews, traffic, log.elapsedMs());
   const checks = evaluateChecks(observations);
-  log.raw(renderSummary(observations, checks));
+  // Interrupted on purpose: a table of checks that never got their chance would only be noise.
+  if (signal.aborted) log.raw(`\nInterrupted after ${(log.elapsedMs() / 1000).toFixed(1)} s; every process stopped.`);
+  else log.raw(renderSummary(observations, checks));
   return { ok: error === null && checks.every((c) => c.ok), observations, checks, error };
 }
 

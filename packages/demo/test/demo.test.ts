@@ -90,6 +90,7 @@ describe('pnpm demo', () => {
     expect(run.code, run.output).toBe(130);
     expect(run.output).toContain('SIGINT: stopping the demo');
     expect(run.output).toMatch(/stopped .*server/);
+    expect(run.output).toMatch(/Interrupted after [\d.]+ s; every process stopped/);
     expect(processesInside(dir)).toEqual([]);
     // An unfinished run keeps its logs for whoever wants to know why.
     expect(readdirSync(join(dir, 'logs'))).toContain('server.log');
