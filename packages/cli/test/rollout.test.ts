@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../server/test/helpers/server.ts';
 import { simulatedFleet } from '../../../server/test/rollouts/simulated-device.ts';
+import { publishStubReleases } from '../../../server/test/rollouts/stub-release.ts';
 import { adminEnv } from './helpers/env.ts';
 import { flotilla } from './helpers/run-cli.ts';
 
@@ -18,6 +19,8 @@ describe('flotilla rollout', () => {
     t = await startServer();
     env = adminEnv(t);
     dir = mkdtempSync(join(tmpdir(), 'flt-cli-rollout-'));
+    // Rollouts must name a model and a published version the registry holds.
+    await publishStubReleases(t, 'digits', ['2.0.0', '3.0.0', '4.0.0', '5.0.0']);
     clients = await simulatedFleet(t, ['cam-01', 'cam-02', 'cam-03', 'cam-04'], { site: 'lyon' });
   });
   afterAll(async () => {
