@@ -1,0 +1,221 @@
+/**
+ * Agent crash cycles: the real agent daemon as a child process, the real server in this process.
+ * Each cycle asks the device for another version (good ones, one that fails its golden self-test,
+ * one that fails to load), waits a random time drawn from the length of an install, kills the agent
+ * with SIGKILL, starts it again on the same data folder, and checks:
+ *   1. exactly one model is active, its file is in the cache and hashes to the sha256 and length its
+ *      slot records (a verified model), and it is never one of the bad builds;
+ *   2. the local KServe API serves, and the version that answers is the active slot's version;
+ *   3. once the agent has caught up with its desired state, the version it reports is the version
+ *      that serves.
+ * The phase the install had reached at the kill is read from the device's reported state just
+ * before it, so the report shows where the kills landed.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ModelCard } from '@flotilla/modelkit';
+import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
+import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { inferVersion, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
+
+const GOOD = ['1.0.0', '1.1.0'] as const;
+const BAD = ['1.2.0', '1.3.0'] as const;
+
+export interface CrashCycleOptions {
+  cycles: number;
+  seed: number;
+  /** Upper bound of the random kill delay (ms); by default measured from one uninterrupted install. */
+  maxDelayMs?: number;
+  onCycle?: (c: CycleRecord) => void;
+}
+
+export interface CycleRecord {
+  cycle: number;
+  target: string;
+  delayMs: number;
+  /** Reported state of the model just before the kill (`none` before any report). */
+  phaseAtKill: string;
+  activeVersion: string | null;
+  served: string | null;
+  reported: string | null;
+  servingAfterCatchUp: string | null;
+  violations: string[];
+  ms: number;
+}
+
+export interface CrashCycleReport {
+  cycles: number;
+  seed: number;
+  maxDelayMs: number;
+  violations: number;
+  devicesWithoutVerifiedModel: number;
+  reportedDiffersFromServing: number;
+  phases: Record<string, number>;
+  targets: Record<string, number>;
+  records: CycleRecord[];
+  ms: number;
+}
+
+/** Small seeded generator (mulberry32), so a run can be replayed from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface DeviceView {
+  reported: { appliedGeneration: number; models: Record<string, { version: string | null; state: string }> } | null;
+  desired: { generation: number } | null;
+}
+
+interface Slot {
+  version: string;
+  sha256: string;
+  length: number;
+}
+
+/** The active slot as committed in agent.db, read through a separate read-only connection. */
+function activeSlot(dataDir: string): Slot | null {
+  const path = join(dataDir, 'agent.db');
+  if (!existsSync(path)) return null;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare("SELECT active FROM ota_slots WHERE model = 'digits'").get() as { active: string | null } | undefined;
+    return row?.active ? (JSON.parse(row.active) as Slot) : null;
+  } catch {
+    return null;
+  } finally {
+    db.close();
+  }
+}
+
+export async function runAgentCrashCycles(opts: CrashCycleOptions): Promise<CrashCycleReport> {
+  const started = performance.now();
+  const cards = await otaBuilds();
+  const card = (n: string): ModelCard => cards.get(n)!;
+  const random = rng(opts.seed);
+  const t: TestServer = await startServer();
+  const dataDir = mkdtempSync(join(tmpdir(), 'flt-chaos-agent-'));
+  let agent: AgentProcess | null = null;
+  const records: CycleRecord[] = [];
+  try {
+    await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id: 'chaos-1' } });
+    await publishBuild(t, card('mnist-edge-int8'), 'digits', '1.0.0');
+    await publishBuild(t, card('mnist-edge-fp32'), 'digits', '1.1.0');
+    await publishBuild(t, card('mnist-edge-int8-bad-golden'), 'digits', '1.2.0');
+    await publishBuild(t, card('mnist-edge-int8-unloadable'), 'digits', '1.3.0');
+
+    const start = (): AgentProcess =>
+      spawnAgent({
+        FLOTILLA_SERVER_URL: t.http,
+        FLOTILLA_DEVICE_ID: 'chaos-1',
+        FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
+        FLOTILLA_DATA_DIR: dataDir,
+        FLOTILLA_LOCAL_API_PORT: '0',
+        FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
+        FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
+        FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
+      });
+    const device = async (): Promise<DeviceView> => (await t.server.http.inject({ method: 'GET', url: '/v1/devices/chaos-1', headers: auth(ADMIN_TOKEN) })).json() as DeviceView;
+    const want = async (version: string): Promise<number> => {
+      const res = await t.server.http.inject({ method: 'PUT', url: '/v1/devices/chaos-1/desired', headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version } } } });
+      if (res.statusCode !== 200) throw new Error(`PUT desired ${version}: ${res.statusCode} ${res.body}`);
+      return (res.json() as DeviceView).desired!.generation;
+    };
+    const caughtUp = (generation: number) =>
+      eventually(device, (d) => (d.reported?.appliedGeneration ?? 0) >= generation && ['healthy', 'failed', 'activated'].includes(d.reported?.models.digits?.state ?? ''), {
+        what: `device caught up with generation ${generation}`,
+        timeoutMs: 60_000,
+      });
+    const apiOf = async (a: AgentProcess): Promise<string> => (await eventually(() => localApiUrl(a.output()), (u) => u !== undefined, { what: 'local API url', timeoutMs: 60_000 }))!;
+
+    // First install, then one uninterrupted upgrade that measures how long an install takes.
+    agent = start();
+    await apiOf(agent);
+    await caughtUp(await want('1.0.0'));
+    const t0 = performance.now();
+    await caughtUp(await want('1.1.0'));
+    const installMs = performance.now() - t0;
+    const maxDelayMs = opts.maxDelayMs ?? Math.max(100, Math.round(installMs * 1.2));
+    let current = '1.1.0';
+
+    for (let cycle = 1; cycle <= opts.cycles; cycle++) {
+      // Mostly good upgrades, with bad builds mixed in so kills also land in self-test and load failures.
+      const r = random();
+      const pool = r < 0.75 ? GOOD.filter((v) => v !== current) : [...BAD];
+      const target = pool[Math.floor(random() * pool.length)]!;
+      const delayMs = Math.round(random() * maxDelayMs);
+      const cycleStart = performance.now();
+      await want(target);
+      let phaseAtKill = 'none';
+      const deadline = performance.now() + delayMs;
+      while (performance.now() < deadline) {
+        const d = await device();
+        const m = d.reported?.models.digits;
+        if (m) phaseAtKill = m.version === target ? m.state : `${m.state}(${m.version ?? '-'})`;
+        await new Promise((res) => setTimeout(res, Math.min(15, Math.max(0, deadline - performance.now()))));
+      }
+      await agent.kill9();
+      agent = start();
+      const api = await apiOf(agent);
+
+      const violations: string[] = [];
+      const slot = activeSlot(dataDir);
+      if (!slot) violations.push('no active model after restart');
+      else {
+        if ((BAD as readonly string[]).includes(slot.version)) violations.push(`bad build ${slot.version} is active`);
+        const file = join(dataDir, 'models', 'sha256', slot.sha256);
+        if (!existsSync(file)) violations.push(`active file ${slot.sha256} missing`);
+        else {
+          const bytes = readFileSync(file);
+          if (bytes.length !== slot.length || createHash('sha256').update(bytes).digest('hex') !== slot.sha256) violations.push('active file does not verify');
+        }
+      }
+      const served = await eventually(() => inferVersion(api, 'digits', card('mnist-edge-int8')), (v) => v !== null, { what: 'inference after restart', timeoutMs: 30_000 }).catch(() => null);
+      if (served === null) violations.push('nothing serves after restart');
+      // The install may move on after restart, so the slot is read again if the answer differs.
+      if (slot && served !== null && served !== slot.version && served !== activeSlot(dataDir)?.version) violations.push(`serves ${served} while slot says ${slot.version}`);
+
+      const settled = await caughtUp((await device()).desired!.generation).catch(() => null);
+      const reported = settled?.reported?.models.digits?.version ?? null;
+      const servingNow = await inferVersion(api, 'digits', card('mnist-edge-int8'));
+      if (!settled) violations.push('did not catch up with its desired state');
+      else if (reported !== servingNow) violations.push(`reports ${reported} while ${servingNow} serves`);
+      current = servingNow ?? current;
+
+      const rec: CycleRecord = { cycle, target, delayMs, phaseAtKill, activeVersion: slot?.version ?? null, served, reported, servingAfterCatchUp: servingNow, violations, ms: Math.round(performance.now() - cycleStart) };
+      records.push(rec);
+      opts.onCycle?.(rec);
+    }
+
+    const count = (f: (r: CycleRecord) => string): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const r of records) out[f(r)] = (out[f(r)] ?? 0) + 1;
+      return out;
+    };
+    return {
+      cycles: records.length,
+      seed: opts.seed,
+      maxDelayMs,
+      violations: records.filter((r) => r.violations.length > 0).length,
+      devicesWithoutVerifiedModel: records.filter((r) => r.violations.some((v) => /no active|missing|does not verify|nothing serves|bad build/.test(v))).length,
+      reportedDiffersFromServing: records.filter((r) => r.violations.some((v) => /reports|serves .* while/.test(v))).length,
+      phases: count((r) => r.phaseAtKill),
+      targets: count((r) => r.target),
+      records,
+      ms: Math.round(performance.now() - started),
+    };
+  } finally {
+    await agent?.kill9();
+    await t.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
