@@ -104,6 +104,24 @@ describe('device flow over the embedded broker', () => {
     expect(d.reported).toEqual(reported);
   });
 
+  it('issues its desired state again above a generation it never issued (database restored from an older backup), and counts on from there', async () => {
+    await t.server.http.inject({ method: 'PUT', url: '/v1/devices/jetson-1/desired', headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version: '1.0.0' } } } });
+    client = await connectDevice(t, 'jetson-1', credential);
+    await client.subscribeAsync(deviceTopic('jetson-1', 'desired'), { qos: 1 });
+    const generations: number[] = [];
+    client.on('message', (topic, payload) => {
+      const m = decodeMessage('desired', payload);
+      if (topic === deviceTopic('jetson-1', 'desired') && m.ok) generations.push(m.message.body.generation);
+    });
+    // The device applied generation 7 from the server as it was before the restore.
+    const ahead = { appliedGeneration: 7, models: { digits: { version: '2.0.0', state: 'healthy' as const } } };
+    await client.publishAsync(deviceTopic('jetson-1', 'reported'), encodeMessage('reported', ahead).payload, { qos: 1 });
+    expect(await until(() => generations, (g) => g.includes(8))).toContain(8);
+    expect((await device()) as unknown).toMatchObject({ desired: { generation: 8, models: { digits: { version: '1.0.0' } } } });
+    const next = await t.server.http.inject({ method: 'PUT', url: '/v1/devices/jetson-1/desired', headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version: '1.1.0' } } } });
+    expect((next.json() as { desired: { generation: number } }).desired.generation).toBe(9);
+  });
+
   it('acknowledges durable events only after storing them, and stores a resent event once', async () => {
     client = await connectDevice(t, 'jetson-1', credential);
     await client.subscribeAsync(deviceTopic('jetson-1', 'ack'), { qos: 1 });

@@ -85,6 +85,10 @@ export class DeviceIngest {
         return;
       case 'reported':
         this.#d.devices.setReported(deviceId, msg.body, now);
+        if (msg.body.appliedGeneration > this.#d.devices.desiredGeneration(deviceId)) {
+          this.#d.logger.warn({ deviceId, deviceGeneration: msg.body.appliedGeneration }, 'device is ahead of the desired state stored here (database restored from an older backup?): issuing it again above');
+          this.#d.admin.catchUpGeneration(deviceId, msg.body.appliedGeneration).catch((err: unknown) => this.#d.logger.warn({ err, deviceId }, 'could not issue desired state again'));
+        }
         this.#d.onReported?.(deviceId, msg.body);
         return;
       case 'event':

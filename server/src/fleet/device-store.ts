@@ -149,6 +149,11 @@ export class DeviceStore {
     this.#stmt('UPDATE devices SET desired = ?, desired_generation = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(desired), desired.generation, now, id);
   }
 
+  /** Moves the generation counter up without a desired document (see FleetAdmin.catchUpGeneration). */
+  raiseDesiredGeneration(id: string, generation: number): void {
+    this.#stmt('UPDATE devices SET desired_generation = ? WHERE id = ? AND desired_generation < ?').run(generation, id, generation);
+  }
+
   desiredGeneration(id: string): number {
     return (this.#stmt('SELECT desired_generation AS g FROM devices WHERE id = ?').get(id) as { g: number } | undefined)?.g ?? 0;
   }

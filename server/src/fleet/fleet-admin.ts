@@ -99,6 +99,27 @@ export class FleetAdmin {
     return desired;
   }
 
+  /**
+   * A device reported a generation the server never issued: the database was restored from an
+   * older backup. Devices apply only generations above their own, so the server's desired state is
+   * issued again above the device's, and every later write counts on from there.
+   */
+  async catchUpGeneration(id: string, deviceGeneration: number): Promise<DesiredState | null> {
+    const desired = this.#d.db.transaction((): DesiredState | null => {
+      if (deviceGeneration <= this.#d.devices.desiredGeneration(id)) return null;
+      const current = this.get(id).desired;
+      if (!current) {
+        this.#d.devices.raiseDesiredGeneration(id, deviceGeneration);
+        return null;
+      }
+      const state: DesiredState = { ...current, generation: deviceGeneration + 1 };
+      this.#d.devices.setDesired(id, state, this.#d.now());
+      return state;
+    })();
+    if (desired) await this.publishDesired(id, desired);
+    return desired;
+  }
+
   async publishDesired(id: string, desired: DesiredState): Promise<void> {
     const { payload } = encodeMessage('desired', desired);
     await this.#d.link.send(id, 'desired', payload, { retain: true });
