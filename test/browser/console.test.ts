@@ -177,7 +177,7 @@ describe('web console in headless Chromium', () => {
     await screenshot(page, 'rollout-awaiting-approval');
   });
 
-  it("lets an operator pause and resume, and approve the next stage, from the rollout's buttons", async () => {
+  it("lets an operator pause, resume, approve the next stage and revert, from the rollout's buttons", async () => {
     const page = await open(operator);
     await page.goto(`${t.http}/console/#/rollouts/${ROLLOUT}`);
     await waitForText(page, '#rollout-state', 'awaitingApproval');
@@ -206,6 +206,16 @@ describe('web console in headless Chromium', () => {
     expect(await page.locator('#cmd-pause').isDisabled()).toBe(true);
     expect(await page.locator('#cmd-revert').isDisabled()).toBe(false);
     await screenshot(page, 'rollout-completed');
+
+    // Revert asks once more before it sends anything.
+    await page.locator('#cmd-revert').click();
+    await page.locator('#confirm-no').click();
+    expect(await page.locator('#confirm').isHidden()).toBe(true);
+    expect((await t.server.http.inject({ method: 'GET', url: `/v1/rollouts/${ROLLOUT}`, headers: auth(viewer) })).json()).toMatchObject({ state: 'completed' });
+    await page.locator('#cmd-revert').click();
+    await page.locator('#confirm-yes').click();
+    await waitForText(page, '#rollout-state', 'reverted');
+    expect((await t.server.http.inject({ method: 'GET', url: `/v1/rollouts/${ROLLOUT}`, headers: auth(viewer) })).json()).toMatchObject({ state: 'reverted' });
   });
 
   it('shows a viewer the rollout buttons disabled, and the server refuses the command anyway', async () => {

@@ -65,7 +65,8 @@ export function stageView(rollout, f, steps, reasons) {
   const current = rollout.stage === f.stage && !['completed', 'cancelled', 'reverted', 'preempted'].includes(rollout.state);
   const s = steps?.get(f.stage) ?? { downloading: 0, verified: 0, activated: 0 };
   const reasonRows = [...(reasons?.get(f.stage) ?? new Map())].sort((a, b) => b[1] - a[1]);
-  const target = spec.count !== undefined ? `${spec.count} ${spec.count === 1 ? 'device' : 'devices'}` : `${spec.percent}% of the target`;
+  // The engine's normalized spec carries both fields, the unused one null.
+  const target = typeof spec.count === 'number' ? `${spec.count} ${spec.count === 1 ? 'device' : 'devices'}` : `${spec.percent}% of the target`;
   return h(
     'section',
     { class: `card stage${current ? ' current' : ''}`, id: `stage-${f.stage}`, dataset: { stage: String(f.stage) } },

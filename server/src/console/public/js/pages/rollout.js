@@ -134,7 +134,11 @@ export async function renderRollout(main, ctx, id) {
     if (!signal.aborted && view && !FINAL_STATES.has(view.state) && (view.counts.notified ?? 0) > 0) timer = setTimeout(refreshExtras, STEPS_REFRESH_MS);
   }
 
-  function apply(next) {
+  function apply(next, { fromCommand = false } = {}) {
+    // A command's answer and the stream race. A view with an older updatedAt was read before the one
+    // shown (a later read never has an older one), so it is stale. A command's answer on a tie is
+    // dropped too: the stream sends every state change, that one included.
+    if (view && (next.updatedAt < view.updatedAt || (fromCommand && next.updatedAt === view.updatedAt))) return;
     view = next;
     renderView();
     refreshExtras();
@@ -161,7 +165,8 @@ export async function renderRollout(main, ctx, id) {
       const next = await api(`/v1/rollouts/${encodeURIComponent(id)}/${c.name}`, { method: 'POST', body: {}, signal });
       replace(commandStatus, notice(`${c.label}: done, the rollout is ${next.state}.`, 'ok'));
       busy = false;
-      apply(next);
+      apply(next, { fromCommand: true });
+      renderButtons();
     } catch (err) {
       busy = false;
       if (err.name !== 'AbortError') replace(commandStatus, notice(`${c.label} refused: ${err.code}: ${err.message}`));
