@@ -15,7 +15,7 @@ const HOOK_TOKEN = 'hook-token-0123456789abcdefghij';
 const SERVER = { username: 'flotilla-server', password: 'server-password-0123456789' };
 
 const HOOKS_MODE: ServerConfigInput['broker'] = { mode: 'external', url: 'mqtt://127.0.0.1:1', ...SERVER, provisioner: 'http-hooks', hookToken: HOOK_TOKEN };
-type Cleanup = (fn: () => unknown) => void;
+type Cleanup = (fn: () => Promise<void> | void) => void;
 
 /** A server in http-hooks mode, built but not listening (so it never dials the broker). */
 async function hooksServer(broker: ServerConfigInput['broker'] = HOOKS_MODE, cleanup: Cleanup = onTestFinished) {
@@ -37,7 +37,7 @@ async function hooksServer(broker: ServerConfigInput['broker'] = HOOKS_MODE, cle
 // One server for the hook tables: building one costs more than all the requests together.
 let shared: Awaited<ReturnType<typeof hooksServer>>;
 let credentialA: string;
-const teardown: Array<() => unknown> = [];
+const teardown: Array<() => Promise<void> | void> = [];
 beforeAll(async () => {
   shared = await hooksServer(HOOKS_MODE, (fn) => teardown.unshift(fn));
   credentialA = await shared.enroll('dev-a');
