@@ -63,7 +63,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   let error: Error | null = null;
 
   try {
-    log.step('Build the models (model kit, cached between runs)');
+    log.step('Build the models (model kit, cached between runs) while the control server starts');
+    // The server needs no model to start, so it boots while the model kit works.
+    const serverStarting = startServer({ group, dir: join(opts.workDir, 'server'), logDir, timeoutMs: DEADLINE.processStart, signal });
+    serverStarting.catch(() => undefined);
     const models: DemoModels = await prepareModels(opts.modelsDir);
     const { cards } = models;
     log.line(`${DEMO.model} ${DEMO.versions.v1}: ${BUILDS.v1}, ${kb(cards.v1.bytes)}, test accuracy ${((cards.v1.metrics.testAccuracy ?? 0) * 100).toFixed(2)}%`);
@@ -71,12 +74,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     log.line(`${DEMO.model} ${DEMO.versions.v3}: ${BUILDS.v3}, broken on purpose (${cards.v3.fault ?? 'fault'}): it loads, but fails its golden self-test`);
     log.line(`${DEMO.cloudModel}: ${BUILDS.cloud}, ${kb(cards.cloud.bytes)}, test accuracy ${((cards.cloud.metrics.testAccuracy ?? 0) * 100).toFixed(2)}%`);
 
-    log.step('Start the control server, a cloud pool worker and three agents, each with its own data folder');
+    log.step('Start a cloud pool worker and three agents, each with its own data folder');
     // The pool needs nothing from the server, and the agents only its URL: they start while the
     // others are still loading.
     const poolStarting = startPool({ group, dir: join(opts.workDir, 'pool'), logDir, modelName: DEMO.cloudModel, modelFile: models.files.cloud, timeoutMs: DEADLINE.processStart, signal });
     poolStarting.catch(() => undefined);
-    const server = await startServer({ group, dir: join(opts.workDir, 'server'), logDir, timeoutMs: DEADLINE.processStart, signal });
+    const server = await serverStarting;
     log.line(`server  ${server.endpoints.http}/v1  (OpenAPI ${server.endpoints.http}/docs, MQTT ${server.endpoints.mqtt}, pid ${server.process.pid})`);
     api = new ApiClient({ baseUrl: server.endpoints.http, token: server.endpoints.adminToken });
     for (const id of DEMO.devices) await api.send('POST', '/v1/devices', { id, labels: { ...DEMO.fleetLabel } });
@@ -106,7 +109,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     log.step('Register the releases and the edge-to-cloud route');
     const releases = [
       { version: DEMO.versions.v1, card: cards.v1, file: models.files.v1, description: 'fp32 edge build' },
-      { version: DEMO.versions.v2, card: cards.v2, file: models.files.v2, description: 'int8 edge build (static QDQ)' },
+      { version: DEMO.versions.v2, card: cards.v2, file: models.files.v2, description: 'int8 edge build, static QDQ' },
       { version: DEMO.versions.v3, card: cards.v3, file: models.files.v3, description: 'int8 edge build with damaged weights' },
     ];
     for (const r of releases) {

@@ -101,8 +101,11 @@ describe('pnpm demo', () => {
     made.push(join(notAFolder, '..'));
     writeFileSync(notAFolder, 'in the way of the model cache');
     const run = await runDemo(['--models', notAFolder]);
-    made.push(workDirOf(run.output));
+    const dir = workDirOf(run.output);
+    made.push(dir);
     expect(run.code, run.output).toBe(1);
+    // The server was already booting while the models were being built: it is gone too.
+    expect(processesInside(dir)).toEqual([]);
     expect(run.output).toContain('The demo stopped early');
     expect(run.output).toMatch(/FAIL {2}v2 reached every device/);
     expect(run.output).toMatch(/7 of 7 checks FAILED/);

@@ -29,8 +29,9 @@ export class ProcessGroup {
     return process;
   }
 
+  /** Every member, in the order `close()` stops them. */
   get processes(): ManagedProcess[] {
-    return this.#members.map((m) => m.process);
+    return [...this.#members].sort((a, b) => b.layer - a.layer).map((m) => m.process);
   }
 
   close(graceMs?: number): Promise<void> {
