@@ -56,6 +56,23 @@ export class FuzzProbe {
     this.#seenCrashes = this.crashes.length;
     return fresh;
   }
+
+  /**
+   * Drops the crashes recorded from index `from` on: used only when a run matched a reported,
+   * not yet fixed finding, which is tallied as `known:<id>` instead of hiding it.
+   */
+  forgetSince(from: number): void {
+    this.crashes.splice(from);
+    this.#seenCrashes = Math.min(this.#seenCrashes, this.crashes.length);
+  }
+
+  /** Throws the crashes recorded since the last check, so the run that caused them fails with their text. */
+  assertClean(): true {
+    const fresh = this.crashes.slice(this.#seenCrashes);
+    this.#seenCrashes = this.crashes.length;
+    if (fresh.length > 0) throw new Error(`crash during this run: ${fresh.join('\n')}`);
+    return true;
+  }
 }
 
 const MAX_TEXT = 2000;

@@ -32,7 +32,7 @@ export function fuzzSettings(env: NodeJS.ProcessEnv = process.env): FuzzSettings
   return { seed: integer(env, 'FLOTILLA_FUZZ_SEED', DEFAULT_SEED), totalRuns, targets, path };
 }
 
-/** A target's share of the total, at least one run. */
+/** A target's share of the total, at least one run (rounded: 0.55 × 100,000 is 55,000.000000000007 in floating point). */
 export function runsFor(share: number, totalRuns: number): number {
-  return Math.max(1, Math.ceil(share * totalRuns));
+  return Math.max(1, Math.round(share * totalRuns));
 }

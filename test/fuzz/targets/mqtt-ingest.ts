@@ -11,6 +11,8 @@ import { startFuzzServer } from '../harness/fuzz-server.ts';
 const DEVICE = 'fuzz-device-1';
 /** Liveness bound for one message to be handled, a connection to close or an ack to arrive. */
 const DEADLINE_MS = 10_000;
+/** Runs between checks that the HTTP side still answers /healthz. */
+const HEALTH_EVERY = 250;
 
 async function enroll(server: FlotillaServer): Promise<string> {
   const post = () => server.http.inject({ method: 'POST', url: '/v1/enroll', payload: enrollBody(DEVICE) });
@@ -27,6 +29,14 @@ async function enroll(server: FlotillaServer): Promise<string> {
 async function handled(server: FlotillaServer): Promise<{ accepted: number; refused: number }> {
   const sum = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values.reduce((a, v) => a + v.value, 0);
   return { accepted: await sum(server.metrics.deviceMessages), refused: await sum(server.metrics.deviceMessagesRejected) };
+}
+
+/** Oversize publishes the broker refused (docs/mqtt.md: counted with FLT_MSG_TOO_LARGE). */
+async function tooLargeRefusals(server: FlotillaServer): Promise<number> {
+  const metric = server.metrics.registry.getSingleMetric('flotilla_broker_policy_violations_total');
+  if (!metric) throw new Error('the broker policy violation counter is not registered');
+  const { values } = await metric.get();
+  return values.filter((v) => v.labels.code === 'FLT_MSG_TOO_LARGE').reduce((a, v) => a + v.value, 0);
 }
 
 async function until<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean): Promise<T> {
@@ -101,20 +111,28 @@ export async function fuzzMqttIngest(opts: RunOptions): Promise<TargetReport> {
   try {
     await session.open();
     const input = fc.constantFrom(...UP_CHANNELS).chain((channel) => fc.tuple(fc.constant(channel), channelPayload(channel, { oversize: true }), fc.constantFrom<0 | 1>(0, 1)));
+    let n = 0;
     const property = fc.asyncProperty(input, async ([channel, payload, qos]: [UpChannel, Payload, 0 | 1]) => {
       if (!session.client || session.closed) await session.open();
       const client = session.client!;
       const before = await handled(s.server);
       const topic = deviceTopic(DEVICE, channel);
 
+      if (++n % HEALTH_EVERY === 0) {
+        const health = await fetch(`${s.http}/healthz`);
+        if (health.status !== 200) throw new Error(`/healthz answered ${health.status}`);
+      }
+
       if (payload.bytes.length > MAX_MQTT_PAYLOAD_BYTES) {
+        const refusedBefore = await tooLargeRefusals(s.server);
         client.publish(topic, payload.bytes, { qos: 0 });
         await until('closing the connection on an oversize payload', () => session.closed, (c) => c);
         const after = await handled(s.server);
         if (after.accepted + after.refused !== before.accepted + before.refused) throw new Error('an oversize payload reached the ingest');
+        if ((await tooLargeRefusals(s.server)) <= refusedBefore) throw new Error('the oversize payload was not counted as FLT_MSG_TOO_LARGE');
         probe.tally('oversize:connection-closed');
         await session.close();
-        return probe.clean();
+        return probe.assertClean();
       }
 
       const oracle = decodeMessage(channel, payload.bytes);
@@ -129,7 +147,7 @@ export async function fuzzMqttIngest(opts: RunOptions): Promise<TargetReport> {
       }
       if (session.closed) throw new Error('the device was disconnected for a payload within the limit');
       probe.tally(oracle.ok ? `${channel}:accepted` : `${channel}:${oracle.code}`);
-      return probe.clean();
+      return probe.assertClean();
     });
     const report = await checkTarget('mqtt-ingest', probe, property, { ...opts, endOnFailure: opts.endOnFailure ?? true });
     // Still serving both protocols after the run.

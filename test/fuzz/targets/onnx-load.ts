@@ -97,7 +97,7 @@ export async function fuzzOnnxLoad(opts: RunOptions): Promise<TargetReport> {
       if (status && (status.staged || status.active)) throw new Error(`candidate ${version} left loaded`);
       const answer = await service.infer('serving', servingInputs());
       if (answer.version !== '1') throw new Error('the serving model changed');
-      return probe.clean();
+      return probe.assertClean();
     });
     return await checkTarget('onnx-load', probe, property, { ...opts, endOnFailure: opts.endOnFailure ?? true });
   } finally {

@@ -5,23 +5,33 @@ import { FuzzProbe, checkTarget, type RunOptions, type TargetReport } from '../h
 import { startFuzzServer, type FuzzServer } from '../harness/fuzz-server.ts';
 
 const INJECT_DEADLINE_MS = 15_000;
+/** Runs between checks that the real socket still answers /healthz. */
+const HEALTH_EVERY = 250;
 
 /**
- * Findings reported and not yet fixed, matched by their exact answer. A run that hits one is
- * tallied as `known:<id>` and counted in the report, not passed silently; delete the entry once
- * the fix lands so the fuzzer guards it from then on. Both below bypass the error handler: fastify
- * answers them from its router unless the instance is built with a `frameworkErrors` option.
+ * Findings reported and not yet fixed, matched by request and answer. A run that hits one is
+ * tallied as `known:<id>` and shown in the report's "known findings" column, not passed silently;
+ * delete the entry once the fix lands so the fuzzer guards it from then on (docs/reliability.md).
  */
-export const KNOWN_FINDINGS: ReadonlyArray<{ id: string; matches(status: number, body: string): boolean; note: string }> = [
+export const KNOWN_FINDINGS: ReadonlyArray<{ id: string; matches(req: FuzzRequest, status: number, body: string): boolean; note: string }> = [
+  // These two bypass the error handler: fastify answers them from its router unless the instance is
+  // built with a `frameworkErrors` option.
   {
     id: 'FST_ERR_BAD_URL',
-    matches: (status, body) => status === 400 && body.includes('"code":"FST_ERR_BAD_URL"'),
-    note: 'a path with a malformed percent escape (GET /v1/devices/%) gets fastify\'s own 400 body, without an FLT_ code',
+    matches: (_req, status, body) => status === 400 && body.includes('"code":"FST_ERR_BAD_URL"'),
+    note: "a path with a malformed percent escape (GET /v1/devices/%) gets fastify's own 400 body, without an FLT_ code",
   },
   {
     id: 'FST_ERR_MAX_PARAM_LENGTH',
-    matches: (status, body) => status === 414 && body.includes('"code":"FST_ERR_MAX_PARAM_LENGTH"'),
-    note: 'a path parameter over 100 characters gets fastify\'s own 414 body, without an FLT_ code',
+    matches: (_req, status, body) => status === 414 && body.includes('"code":"FST_ERR_MAX_PARAM_LENGTH"'),
+    note: "a path parameter over 100 characters gets fastify's own 414 body, without an FLT_ code",
+  },
+  {
+    // ajv's type coercion turns the strings "Infinity" and "1e400" into Infinity and skips the
+    // minimum/maximum checks (ajv-validator/ajv#2212), so the handler gets a non-finite limit.
+    id: 'NON_FINITE_QUERY_NUMBER',
+    matches: (req, status) => status === 500 && /[?&][^=&]*=(?:[-+]?Infinity|[-+]?[0-9.]+e\+?[0-9]{3,})(?:&|$)/i.test(req.url),
+    note: 'GET /v1/devices?limit=Infinity (or 1e400) answers 500: SQLite refuses the non-finite LIMIT',
   },
 ];
 
@@ -65,26 +75,36 @@ export async function fuzzRestAdmin(opts: RunOptions): Promise<TargetReport> {
     const known = await seed(s);
     const request = fc.constantFrom(...routes).chain((route) => fuzzRequest(route, { known, authorization: `Bearer ${ADMIN_TOKEN}` }));
 
+    let n = 0;
     const property = fc.asyncProperty(request, async (req: FuzzRequest) => {
+      if (++n % HEALTH_EVERY === 0) {
+        const health = await fetch(`${s.http}/healthz`);
+        if (health.status !== 200) throw new Error(`/healthz answered ${health.status} on the real socket`);
+      }
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${INJECT_DEADLINE_MS} ms`)), INJECT_DEADLINE_MS);
       });
+      const crashesBefore = probe.crashes.length;
       let res;
       try {
         res = await Promise.race([s.server.http.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, ...(req.payload !== undefined ? { payload: req.payload } : {}) }), deadline]);
       } finally {
         clearTimeout(timer);
       }
+      const known = KNOWN_FINDINGS.find((f) => f.matches(req, res.statusCode, res.body));
+      if (known) {
+        probe.tally(`known:${known.id}`);
+        probe.forgetSince(crashesBefore);
+        return probe.assertClean();
+      }
       probe.tally(String(res.statusCode));
       if (res.statusCode >= 500) {
         probe.status5xx++;
-        throw new Error(`${res.statusCode}: ${res.body.slice(0, 500)}`);
-      }
-      const known = KNOWN_FINDINGS.find((f) => f.matches(res.statusCode, res.body));
-      if (known) {
-        probe.tally(`known:${known.id}`);
-        return probe.clean();
+        // The server's own error line says what threw; it is also counted as a crash.
+        const logged = probe.crashes.slice(-1)[0] ?? '';
+        probe.clean();
+        throw new Error(`${res.statusCode}: ${res.body.slice(0, 500)}\n${logged}`);
       }
       if (res.statusCode >= 400) {
         let code: unknown;
@@ -95,7 +115,7 @@ export async function fuzzRestAdmin(opts: RunOptions): Promise<TargetReport> {
         }
         if (typeof code !== 'string' || !/^FLT_[A-Z0-9_]+$/.test(code)) throw new Error(`${res.statusCode} without an FLT_ code: ${res.body.slice(0, 300)}`);
       }
-      return probe.clean();
+      return probe.assertClean();
     });
     const report = await checkTarget('rest-admin', probe, property, { ...opts, endOnFailure: opts.endOnFailure ?? false });
     // Still serving on its real socket after the run.
