@@ -340,6 +340,11 @@ function rows(schema: Schema, docs: DocNode, envByKey: Map<string, string[]>, no
     out.push({ key, env: envByKey.get(key) ?? [], type: typeOf(prop, key), def: defaultOf(prop, key, required.has(name)), doc: text });
     if (variants.length > 0 && variants.length === (prop.anyOf ?? []).length) {
       const tag = Object.keys(variants[0]!.properties!).find((p) => variants.every((v) => v.properties![p]?.const !== undefined));
+      // The tag itself gets a row when the environment can set it.
+      if (tag && envByKey.has(`${key}.${tag}`)) {
+        const values = variants.map((v) => code(String(v.properties![tag]!.const)));
+        out.push({ key: `${key}.${tag}`, env: envByKey.get(`${key}.${tag}`)!, type: `one of ${values.join(', ')}`, def: '', doc: `Selects the form of ${code(key)}.` });
+      }
       for (const variant of variants) {
         const when = tag ? `Only with ${code(`${key}.${tag}`)} = ${code(String(variant.properties![tag]!.const))}.` : '';
         const others = { ...variant, properties: Object.fromEntries(Object.entries(variant.properties!).filter(([p]) => p !== tag)) };

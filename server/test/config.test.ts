@@ -37,6 +37,13 @@ describe('server configuration', () => {
     expect(c.mqtt.wsPort).toBeNull();
   });
 
+  it('reads external broker mode from FLOTILLA_BROKER_* variables, and names what is missing', () => {
+    const env = { FLOTILLA_BROKER_MODE: 'external', FLOTILLA_BROKER_URL: 'mqtt://127.0.0.1:1883', FLOTILLA_BROKER_USERNAME: 'flotilla', FLOTILLA_BROKER_PASSWORD: 's3cret' };
+    const c = loadConfig({ env, overrides: {} });
+    expect(c.broker).toMatchObject({ mode: 'external', url: 'mqtt://127.0.0.1:1883', username: 'flotilla', provisioner: 'mosquitto-dynsec' });
+    expect(() => loadConfig({ env: { FLOTILLA_BROKER_MODE: 'external' }, overrides: {} })).toThrow(/FLT_CONFIG_INVALID|invalid server configuration/);
+  });
+
   it('refuses a non-numeric port in the environment', () => {
     expect(() => loadConfig({ env: { FLOTILLA_HTTP_PORT: '80a' } })).toThrow(/FLOTILLA_HTTP_PORT/);
   });

@@ -45,6 +45,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   if (env.FLOTILLA_MQTT_PUBLIC_URL) mqtt.publicUrl = env.FLOTILLA_MQTT_PUBLIC_URL;
   if (Object.keys(http).length) out.http = http;
   if (Object.keys(mqtt).length) out.mqtt = mqtt;
+  // External broker mode (docs/external-broker.md); resolveConfig names whatever is missing.
+  const broker: Record<string, unknown> = {};
+  if (env.FLOTILLA_BROKER_MODE) broker.mode = env.FLOTILLA_BROKER_MODE;
+  if (env.FLOTILLA_BROKER_URL) broker.url = env.FLOTILLA_BROKER_URL;
+  if (env.FLOTILLA_BROKER_USERNAME) broker.username = env.FLOTILLA_BROKER_USERNAME;
+  if (env.FLOTILLA_BROKER_PASSWORD) broker.password = env.FLOTILLA_BROKER_PASSWORD;
+  if (env.FLOTILLA_BROKER_PROVISIONER) broker.provisioner = env.FLOTILLA_BROKER_PROVISIONER;
+  if (env.FLOTILLA_BROKER_HOOK_TOKEN) broker.hookToken = env.FLOTILLA_BROKER_HOOK_TOKEN;
+  const brokerTimeout = intFromEnv('FLOTILLA_BROKER_REQUEST_TIMEOUT_MS', env.FLOTILLA_BROKER_REQUEST_TIMEOUT_MS);
+  if (brokerTimeout !== undefined) broker.requestTimeoutMs = brokerTimeout;
+  if (Object.keys(broker).length) out.broker = broker as ServerConfigInput['broker'];
   return out;
 }
 
