@@ -40,6 +40,8 @@ export class ManagedProcess {
     this.name = opts.name;
     this.logFile = opts.logFile;
     this.#log = createWriteStream(opts.logFile, { flags: 'a' });
+    // A log that cannot be written (disk full) must not take the demo down; the tail stays in memory.
+    this.#log.on('error', () => undefined);
     // `--import <loader>` rather than the tsx CLI: the child is the node process itself, so our
     // signals reach it directly and no wrapper process can be left behind.
     this.#child = spawn(process.execPath, ['--import', tsxLoader(), opts.entry], {
@@ -140,7 +142,8 @@ export class ManagedProcess {
   }
 
   #line(line: string): void {
-    this.#log.write(`${line}\n`);
+    // Output still buffered in the pipe can arrive after the exit that closed the log.
+    if (!this.#log.writableEnded) this.#log.write(`${line}\n`);
     this.#tail.push(line);
     if (this.#tail.length > TAIL_LINES) this.#tail.shift();
     for (const l of [...this.#listeners]) l(line);
