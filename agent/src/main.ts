@@ -5,6 +5,8 @@ import { Registry } from 'prom-client';
 import { CloudClient, Escalator, type EnqueueEvent } from './escalation/index.ts';
 import { PendingApplier, type DesiredStateApplier } from './state/applier.ts';
 import { InferenceService } from './inference/service/inference-service.ts';
+import { DriftRecorder } from './inference/drift-summary.ts';
+import { systemTimers } from './runtime/timers.ts';
 import { startLocalApi, type RunningLocalApi } from './local-api/start-local-api.ts';
 import { createLogger } from './logger.ts';
 import { agentOtaHost, otaConfigFrom } from './ota/agent-host.ts';
@@ -28,7 +30,18 @@ async function main(): Promise<void> {
   // Owned here, closed last: the OTA manager installs into it and the local API serves from it.
   // One scrape endpoint for the whole daemon: the agent's own metrics and the inference metrics.
   const inferenceMetrics = new Registry();
-  const inference = new InferenceService({ registry: inferenceMetrics });
+  // Drift summaries go to the agent's outbox (low priority: telemetry), which exists once the agent does.
+  const driftSink: { publish?: (kind: string, data: Record<string, unknown>) => void } = {};
+  const drift = config.drift.enabled
+    ? new DriftRecorder({
+        intervalMs: config.drift.intervalMs,
+        inputRange: [config.drift.inputRange[0] as number, config.drift.inputRange[1] as number],
+        sampleEvery: config.drift.sampleEvery,
+        timers: systemTimers,
+        publish: (kind, data) => driftSink.publish?.(kind, data),
+      })
+    : undefined;
+  const inference = new InferenceService({ registry: inferenceMetrics, ...(drift && { observer: drift }) });
   const manager = config.ota.enabled
     ? new ModelManager({ dataDir: config.dataDir, inference, logger: logger.child({ part: 'ota' }), config: otaConfigFrom(config.ota) })
     : undefined;
@@ -52,10 +65,19 @@ async function main(): Promise<void> {
   };
   const agent = await Agent.create(config, { logger, applier });
   hardExamples.sink = (kind, data, opts) => agent.enqueueEvent(kind, data, opts);
+  driftSink.publish = (kind, data) => {
+    try {
+      agent.enqueueEvent(kind, data, { priority: 'low' });
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'drift summary not recorded');
+    }
+  };
   let localApi: RunningLocalApi | undefined;
   const closeAll = async (): Promise<void> => {
     // Escalation first: a hard example must not reach an outbox that is already closed.
     escalator.close();
+    // The last window goes to the outbox before it closes.
+    drift?.close();
     await agent.close();
     await Promise.allSettled([manager?.close(), localApi?.close(), cloud.close()]);
     await inference.close();
@@ -95,6 +117,7 @@ async function main(): Promise<void> {
     }
   }
   cloud.start();
+  drift?.start();
   await agent.start();
   logger.info({ deviceId: agent.deviceId, status: agent.status() }, 'agent started');
 }

@@ -55,6 +55,8 @@ export const ENV_VARS: Readonly<Record<string, Setter>> = {
   FLOTILLA_OTA_HEALTH_WINDOW_MS: at(['ota', 'health', 'windowMs'], numeric),
   FLOTILLA_OTA_HEALTH_MIN_REQUESTS: at(['ota', 'health', 'minRequests'], numeric),
   FLOTILLA_OTA_HEALTH_REPORT_MS: at(['ota', 'healthReportMs'], numeric),
+  FLOTILLA_DRIFT_ENABLED: at(['drift', 'enabled'], (raw) => (raw === 'true' ? true : raw === 'false' ? false : raw)),
+  FLOTILLA_DRIFT_INTERVAL_MS: at(['drift', 'intervalMs'], numeric),
   // Labels from the environment are merged over those in the file.
   FLOTILLA_LABELS: (target, raw) => {
     const current = target.labels;

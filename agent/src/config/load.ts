@@ -53,6 +53,11 @@ function readConfigFile(path: string, readFile: (path: string) => string): Recor
 export function validateAgentConfig(raw: Record<string, unknown>): FrozenAgentConfig {
   const { value: candidate, problems } = checkConfig(AgentConfigSchema, raw);
   if (problems.length > 0) throw invalid(problems.join('; '), { problems });
+  const range = (candidate as AgentConfig).drift.inputRange;
+  if (!((range[1] as number) > (range[0] as number))) {
+    const problem = `/drift/inputRange must be [lo, hi] with lo < hi, got [${range.join(', ')}]`;
+    throw invalid(problem, { problems: [problem] });
+  }
   return deepFreeze(candidate as AgentConfig) as FrozenAgentConfig;
 }
 

@@ -103,6 +103,19 @@ export const AgentConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Drift monitoring: per model version summaries of live traffic (docs/inference.md "Drift"). */
+    drift: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        /** One summary window per model version this often, sent only when it holds requests. */
+        intervalMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
+        /** Range of the input-value histogram; values outside count in the end bins. */
+        inputRange: Type.Array(Type.Number(), { minItems: 2, maxItems: 2, default: [0, 1] }),
+        /** Summarize 1 request in this many (1: all of them). */
+        sampleEvery: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
+      },
+      { ...strict, default: {} },
+    ),
     /** The local KServe v2 inference API for applications on this device. */
     localApi: Type.Object(
       {

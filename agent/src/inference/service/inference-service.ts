@@ -11,6 +11,7 @@ import { ARRAY_OF } from '../datatypes.ts';
 import type { OnnxInferOptions, OnnxLoadedModelEvents } from '../onnx/onnx-loaded-model.ts';
 import { OnnxRuntimeBackend, type OnnxRuntimeBackendOptions } from '../onnx/onnxruntime-backend.ts';
 import type { InferenceBackend, LoadSpec, LoadedModel, Tensor, TensorSpec } from '../types.ts';
+import type { InferenceObserver } from '../drift-summary.ts';
 import { validateInputs } from '../validate-inputs.ts';
 import { InferenceMetrics } from './inference-metrics.ts';
 
@@ -85,6 +86,8 @@ export interface InferenceServiceOptions {
   closeTimeoutMs?: number;
   /** Warm-up runs before a staged version's self-test (default 3). */
   warmupRuns?: number;
+  /** Sees each request's inputs and, on success, its outputs (drift monitoring). */
+  observer?: InferenceObserver;
 }
 
 function asFlotillaError(err: unknown): FlotillaError {
@@ -150,12 +153,15 @@ export class InferenceService {
     this.depth.set(model, (this.depth.get(model) ?? 0) + 1);
     try {
       const batcher = this.batcherFor(loaded);
+      // Before the call: transferred inputs are detached once the worker has them.
+      const observed = this.opts.observer?.observe(model, loaded.version, inputs);
       // Backends that do not know `transfer` / `validated` ignore them.
       const callOpts: OnnxInferOptions = { outputs: opts.outputs, signal: opts.signal, transfer: opts.transferInputs, validated: true };
       const outputs = batcher ? await batcher.infer(inputs, opts.outputs) : await loaded.infer(inputs, callOpts);
       const latencyMs = this.now() - start;
       this.observe(loaded, latencyMs);
       host.record(loaded, latencyMs);
+      observed?.(outputs);
       return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs };
     } catch (err) {
       const error = this.countError(model, asFlotillaError(err));

@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox';
 import { DEVICE_ID_PATTERN } from '../ids.ts';
 import { Name, Version, strict } from '../messages/common.ts';
 import { ExecutionProvider } from '../messages/inventory.ts';
+import { DriftSummary } from '../messages/drift.ts';
 
 /**
  * REST shapes of the model registry (server/src/http/routes/models.ts, artifacts.ts, keys.ts).
@@ -68,6 +69,8 @@ export const VersionMetadata = Type.Object(
     /** Evaluation figures, e.g. `{ accuracy: 0.97 }`. */
     metrics: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Number(), { maxProperties: 64 })),
     tags: Type.Optional(RegistryTags),
+    /** What the version's evaluation data looks like to drift monitoring (docs/registry.md "Drift"). */
+    driftReference: Type.Optional(DriftSummary),
   },
   strict,
 );
