@@ -116,6 +116,22 @@ export const AgentConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Local inference (docs/inference.md). */
+    inference: Type.Object(
+      {
+        /** Result cache of each model's active version, emptied on every switch: off (0 bytes) unless set. */
+        cache: Type.Object(
+          {
+            /** Bound per model, in bytes; 0 turns the cache off. */
+            maxBytes: Type.Integer({ minimum: 0, maximum: 16 * 1024 ** 3, default: 0 }),
+            /** Per-model bounds that replace `maxBytes` for the models named (0: off for that model). */
+            models: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Integer({ minimum: 0, maximum: 16 * 1024 ** 3 }), { maxProperties: 64, default: {} }),
+          },
+          { ...strict, default: {} },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
     /** The local KServe v2 inference API for applications on this device. */
     localApi: Type.Object(
       {
@@ -131,6 +147,12 @@ export const AgentConfigSchema = Type.Object(
 );
 
 export type AgentConfig = Static<typeof AgentConfigSchema>;
+
+/** The result-cache bound of one model under this configuration; undefined when its cache is off. */
+export function cacheConfigFor(cache: { readonly maxBytes: number; readonly models: Readonly<Record<string, number>> }, model: string): { maxBytes: number } | undefined {
+  const maxBytes = Object.hasOwn(cache.models, model) ? (cache.models[model] as number) : cache.maxBytes;
+  return maxBytes > 0 ? { maxBytes } : undefined;
+}
 
 /** Deep-readonly view handed to the agent: the loader freezes it. */
 export type FrozenAgentConfig = DeepReadonly<AgentConfig>;

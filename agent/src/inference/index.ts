@@ -20,3 +20,4 @@ export {
   type VersionStatus,
 } from './service/inference-service.ts';
 export { compareGolden } from './host/golden-compare.ts';
+export { ResultCache, resultCacheKey, ENTRY_OVERHEAD_BYTES, type ResultCacheConfig, type ResultCacheStats } from './result-cache.ts';

@@ -25,6 +25,8 @@ export interface LocalInferResult {
    * here where a request was answered (`flotilla_answered_by`: edge, cloud, edge-fallback) and why.
    */
   parameters?: Record<string, string | number | boolean>;
+  /** Set when the model has a result cache: whether this answer came from it (`flotilla_cache`). */
+  cache?: 'hit' | 'miss';
 }
 
 export interface LocalVersionStatus {

@@ -42,8 +42,10 @@ export function inferRoutes(app: FastifyInstance, inference: LocalInference, lim
         signal: controller.signal,
         transferInputs: true,
       });
+      // A model with a result cache says whether this answer came from it.
+      const parameters = result.cache ? { ...result.parameters, flotilla_cache: result.cache } : result.parameters;
       const encoded = encodeInferResponse(
-        { model_name: name, model_version: result.version, ...(request.id !== undefined && { id: request.id }), ...(result.parameters && { parameters: result.parameters }), outputs: result.outputs },
+        { model_name: name, model_version: result.version, ...(request.id !== undefined && { id: request.id }), ...(parameters && { parameters }), outputs: result.outputs },
         (n) => wantsBinaryOutput(request, n),
       );
       reply.type(encoded.contentType);
