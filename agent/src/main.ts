@@ -1,6 +1,7 @@
 import { FlotillaError } from '@flotilla/protocol';
 import { Agent } from './agent.ts';
 import { loadAgentConfig } from './config/load.ts';
+import { cacheConfigFor } from './config/schema.ts';
 import { Registry } from 'prom-client';
 import { CloudClient, Escalator, type EnqueueEvent } from './escalation/index.ts';
 import { PendingApplier, type DesiredStateApplier } from './state/applier.ts';
@@ -41,7 +42,11 @@ async function main(): Promise<void> {
         publish: (kind, data) => driftSink.publish?.(kind, data),
       })
     : undefined;
-  const inference = new InferenceService({ registry: inferenceMetrics, ...(drift && { observer: drift }) });
+  const inference = new InferenceService({
+    registry: inferenceMetrics,
+    ...(drift && { observer: drift }),
+    cache: (model) => cacheConfigFor(config.inference.cache, model),
+  });
   const manager = config.ota.enabled
     ? new ModelManager({ dataDir: config.dataDir, inference, logger: logger.child({ part: 'ota' }), config: otaConfigFrom(config.ota) })
     : undefined;
