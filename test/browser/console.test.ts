@@ -161,9 +161,9 @@ describe('web console in headless Chromium', () => {
     const [canaryId] = await stageDevices(0);
     const canary = devices.get(canaryId!)!;
     await canary.waitDesired((x) => x.models.digits?.version === '1.1.0');
-    await canary.report({ digits: { version: '1.0.0', state: 'downloading' } });
+    await canary.report({ digits: { version: '1.0.0', state: 'downloading', target: '1.1.0' } });
     await waitForText(page, step(0, 'downloading'), '1');
-    await canary.report({ digits: { version: '1.0.0', state: 'verified' } });
+    await canary.report({ digits: { version: '1.0.0', state: 'verified', target: '1.1.0' } });
     await waitForText(page, step(0, 'verified'), '1');
     await canary.report({ digits: { version: '1.1.0', state: 'activated' } });
     await waitForText(page, step(0, 'activated'), '1');

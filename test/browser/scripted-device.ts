@@ -2,7 +2,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage, deviceTopic, encodeMessage, type DesiredState, type Inventory } from '@flotilla/protocol';
 
 type RunState = 'pending' | 'downloading' | 'verified' | 'installed' | 'activated' | 'healthy' | 'failed';
-export type ReportedModels = Record<string, { version: string | null; state: RunState; error?: string }>;
+/** `target` is the version being installed while another one still serves, as the agent reports it. */
+export type ReportedModels = Record<string, { version: string | null; state: RunState; error?: string; target?: string }>;
 
 /**
  * A device the test moves by hand over the real MQTT channel: it reports exactly what the test

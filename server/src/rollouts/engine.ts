@@ -46,7 +46,13 @@ export interface StageFunnel {
   counts: Record<RolloutDeviceState, number>;
   baking: number;
   reached: { notified: number; healthy: number; succeeded: number };
+  /** Notified devices by the OTA step they report for the new version (`waiting` before any). */
+  inFlight: Record<string, number>;
+  /** Ended badly (failed, rejected, timed out), by reason code. */
+  failedBy: Record<string, number>;
 }
+
+const IN_FLIGHT_STEPS = ['downloading', 'verified', 'installed', 'activated', 'healthy'] as const;
 
 export interface RolloutSummary {
   id: string;
@@ -752,6 +758,33 @@ export class RolloutEngine {
         .all(r.id) as Array<{ stage: number; kind: string; n: number }>) {
         reached.set(`${e.stage}/${e.kind}`, e.n);
       }
+      // The OTA step each notified device reports for the new version, read from its last report.
+      const inFlight = new Map<number, Record<string, number>>();
+      const path = `$.models."${r.model}"`;
+      for (const d of this.#d.db
+        .prepare(
+          `SELECT rd.stage AS stage, json_extract(dv.reported, ? || '.state') AS state, json_extract(dv.reported, ? || '.version') AS version,
+                  json_extract(dv.reported, ? || '.target') AS target
+           FROM rollout_devices rd JOIN devices dv ON dv.id = rd.device_id WHERE rd.rollout_id = ? AND rd.state = 'notified'`,
+        )
+        .all(path, path, path, r.id) as Array<{ stage: number; state: string | null; version: string | null; target: string | null }>) {
+        const aboutNew = d.version === r.version || d.target === r.version;
+        const step = aboutNew && (IN_FLIGHT_STEPS as readonly string[]).includes(d.state ?? '') ? d.state! : 'waiting';
+        const m = inFlight.get(d.stage) ?? {};
+        m[step] = (m[step] ?? 0) + 1;
+        inFlight.set(d.stage, m);
+      }
+      const failedBy = new Map<number, Record<string, number>>();
+      for (const f of this.#d.db
+        .prepare(
+          `SELECT stage, COALESCE(error, state) AS reason, COUNT(*) AS n FROM rollout_devices
+           WHERE rollout_id = ? AND state IN ('failed', 'rejected', 'timedOut') GROUP BY stage, reason`,
+        )
+        .all(r.id) as Array<{ stage: number; reason: string; n: number }>) {
+        const m = failedBy.get(f.stage) ?? {};
+        m[f.reason] = f.n;
+        failedBy.set(f.stage, m);
+      }
       out.funnel = spec.stages.map((s, i) => {
         const st = perStage.get(i) ?? { counts: EMPTY_COUNTS(), baking: 0 };
         const size = Object.values(st.counts).reduce((a, b) => a + b, 0) - st.counts.skipped;
@@ -766,6 +799,8 @@ export class RolloutEngine {
             healthy: reached.get(`${i}/device.healthy`) ?? 0,
             succeeded: reached.get(`${i}/device.succeeded`) ?? 0,
           },
+          inFlight: inFlight.get(i) ?? {},
+          failedBy: failedBy.get(i) ?? {},
         };
       });
     }

@@ -61,6 +61,25 @@ describe('stage advancement', () => {
     expect(h.inState('bake', 'notified')).toHaveLength(8);
   });
 
+  it('shows where each notified device is in its install, and the failures by reason code', () => {
+    h = new RolloutHarness();
+    h.addDevices(5);
+    h.engine.create(OPERATOR, { ...base, id: 'steps', stages: [{ percent: 100, bakeTimeSec: 600 }] });
+    h.engine.tick();
+    const [a, b, c, d, e] = h.inState('steps', 'notified');
+    // Downloading: still serving the old version, the new one as target (what agents report).
+    const downloading = { appliedGeneration: h.devices.desiredGeneration(a!), models: { digits: { version: '1.0.0', state: 'downloading', target: '2.0.0' } } };
+    h.devices.setReported(a!, downloading as Parameters<typeof h.devices.setReported>[1], 0);
+    h.report(b!, 'digits', '2.0.0', 'verified');
+    h.report(c!, 'digits', '2.0.0', 'activated');
+    h.report(d!, 'digits', '1.0.0', 'failed', { error: 'FLT_OTA_SELFTEST_FAILED' });
+    h.engine.tick();
+    const f = h.engine.get('steps').funnel![0]!;
+    expect(f.inFlight).toEqual({ downloading: 1, verified: 1, activated: 1, waiting: 1 });
+    expect(f.failedBy).toEqual({ FLT_OTA_SELFTEST_FAILED: 1 });
+    expect(e).toBeDefined();
+  });
+
   it('restarts the bake when a device stops being healthy before it ends', () => {
     h = new RolloutHarness();
     const [d] = h.addDevices(1);

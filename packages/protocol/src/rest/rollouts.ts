@@ -155,6 +155,13 @@ export const StageFunnel = Type.Object(
     /** Notified devices healthy on the new version and still inside their bake time. */
     baking: Count,
     reached: Type.Object({ notified: Count, healthy: Count, succeeded: Count }, strict),
+    /**
+     * Where the stage's notified devices are now, from their reported state: `waiting` (no report
+     * about the new version yet), `downloading`, `verified`, `installed`, `activated`, `healthy`.
+     */
+    inFlight: Type.Optional(Type.Record(Type.String(), Count)),
+    /** Devices of the stage that ended failed, rejected or timed out, by reason code. */
+    failedBy: Type.Optional(Type.Record(Type.String(), Count)),
   },
   strict,
 );

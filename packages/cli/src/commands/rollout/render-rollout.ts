@@ -13,11 +13,20 @@ export function problemsText(counts: Record<string, number>): string {
     .join(', ');
 }
 
-/** One stage's funnel on one line: how far its devices got. */
+/** Steps of an install in the order devices go through them. */
+const STEPS = ['waiting', 'downloading', 'verified', 'installed', 'activated', 'healthy'] as const;
+
+/**
+ * One stage's funnel on one line: how far its devices got, where the notified ones are in their
+ * install (`notified 3 [downloading 1, activated 2]`), and the failures by reason.
+ */
 export function funnelText(f: Funnel): string {
   const c = f.counts;
-  const parts = [`pending ${n(c, 'pending')}`, `notified ${n(c, 'notified')}`, `baking ${f.baking}`, `succeeded ${n(c, 'succeeded')}/${f.required} needed`];
-  const problems = problemsText(c);
+  const steps = STEPS.filter((s) => (f.inFlight?.[s] ?? 0) > 0).map((s) => `${s} ${f.inFlight![s]}`);
+  const notified = `notified ${n(c, 'notified')}${steps.length > 0 ? ` [${steps.join(', ')}]` : ''}`;
+  const parts = [`pending ${n(c, 'pending')}`, notified, `baking ${f.baking}`, `succeeded ${n(c, 'succeeded')}/${f.required} needed`];
+  const reasons = Object.entries(f.failedBy ?? {}).map(([code, count]) => `${code} ${count}`);
+  const problems = reasons.length > 0 ? `failed by reason: ${reasons.join(', ')}` : problemsText(c);
   return problems ? `${parts.join(', ')}, ${problems}` : parts.join(', ');
 }
 

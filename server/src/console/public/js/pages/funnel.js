@@ -8,8 +8,8 @@ const CONCURRENCY = 8;
 
 /**
  * Where the rollout's in-flight (notified) devices are on the way to healthy, read from each one's
- * reported state: downloading, verified (or installed), activated on the new version. The engine's
- * funnel counts only notified/healthy/succeeded, so the console fills in the steps between.
+ * reported state: downloading, verified (or installed), activated on the new version. Only for a
+ * server whose funnel lacks `inFlight` (the engine counts the steps itself since it has it).
  * Returns { byStage: Map<stage, {downloading, verified, activated}>, inFlight, sampled }.
  */
 export async function deviceSteps(rollout, signal) {
@@ -63,7 +63,10 @@ export function stageView(rollout, f, steps, reasons) {
   const succeeded = f.counts.succeeded ?? 0;
   const failed = (f.counts.failed ?? 0) + (f.counts.rejected ?? 0) + (f.counts.timedOut ?? 0);
   const current = rollout.stage === f.stage && !['completed', 'cancelled', 'reverted', 'preempted'].includes(rollout.state);
-  const s = steps?.get(f.stage) ?? { downloading: 0, verified: 0, activated: 0 };
+  // Servers that count the install steps send them with the funnel; older ones are sampled per device.
+  const s = f.inFlight
+    ? { downloading: f.inFlight.downloading ?? 0, verified: (f.inFlight.verified ?? 0) + (f.inFlight.installed ?? 0), activated: f.inFlight.activated ?? 0 }
+    : (steps?.get(f.stage) ?? { downloading: 0, verified: 0, activated: 0 });
   const reasonRows = [...(reasons?.get(f.stage) ?? new Map())].sort((a, b) => b[1] - a[1]);
   // The engine's normalized spec carries both fields, the unused one null.
   const target = typeof spec.count === 'number' ? `${spec.count} ${spec.count === 1 ? 'device' : 'devices'}` : `${spec.percent}% of the target`;

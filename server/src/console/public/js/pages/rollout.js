@@ -112,7 +112,7 @@ export async function renderRollout(main, ctx, id) {
     try {
       const v = view;
       const [s, r, ev] = await Promise.all([
-        (v.counts.notified ?? 0) > 0 ? deviceSteps(v, signal) : Promise.resolve(null),
+        (v.counts.notified ?? 0) > 0 && !(v.funnel ?? []).every((f) => f.inFlight) ? deviceSteps(v, signal) : Promise.resolve(null),
         failureReasons(v, signal),
         api(`/v1/rollouts/${encodeURIComponent(id)}/events${query({ afterId: events.at(-1)?.id, limit: 200 })}`, { signal }),
       ]);
