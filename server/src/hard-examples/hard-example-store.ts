@@ -29,12 +29,17 @@ interface Row {
 export class HardExampleStore {
   readonly #db: Db;
   readonly #insert;
+  readonly #byRequest;
+  readonly #update;
 
   constructor(db: Db) {
     this.#db = db;
     this.#insert = db.prepare(
       'INSERT OR IGNORE INTO hard_examples (device_id, event_id, model, version, answered_by, reason, at, received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    // A late answer repeats its example's `at`, so the (at, seq) index finds the row without a scan.
+    this.#byRequest = db.prepare("SELECT seq, data FROM hard_examples WHERE at = ? AND device_id = ? AND json_extract(data, '$.requestId') = ? ORDER BY seq LIMIT 1");
+    this.#update = db.prepare('UPDATE hard_examples SET data = ? WHERE seq = ?');
   }
 
   /**
@@ -48,8 +53,24 @@ export class HardExampleStore {
       return { code: 'FLT_ESCALATION_EXAMPLE_INVALID', reason: first ? `${first.instancePath || '/'} ${first.message}`.slice(0, 200) : 'invalid' };
     }
     const d = data;
+    const record = { model: d.model, version: d.version, answeredBy: d.answeredBy, reason: d.reason, requestId: d.requestId, storedIn: 'hard_examples' };
+    // One row per escalated request: a late cloud answer is attached to the example sent before it.
+    const existing = this.#byRequest.get(d.at, deviceId, d.requestId) as { seq: number; data: string } | undefined;
+    if (existing) {
+      const stored = JSON.parse(existing.data) as StoredData;
+      if (!d.late || !d.cloudOutput || stored.cloudOutput) return { ...record, duplicateOf: existing.seq };
+      const merged: StoredData = {
+        ...stored,
+        cloudOutput: d.cloudOutput,
+        ...(d.cloudVersion !== undefined && { cloudVersion: d.cloudVersion }),
+        ...(d.cloudAnsweredAt !== undefined && { cloudAnsweredAt: d.cloudAnsweredAt }),
+      };
+      this.#update.run(JSON.stringify(merged), existing.seq);
+      return { ...record, lateAnswerFor: existing.seq };
+    }
+    // The late answer came first (its example was lost or is still on its way): it is whole, keep it.
     this.#insert.run(deviceId, eventId, d.model, d.version, d.answeredBy, JSON.stringify(d.reason), d.at, receivedAt, JSON.stringify(d));
-    return { model: d.model, version: d.version, answeredBy: d.answeredBy, reason: d.reason, requestId: d.requestId, storedIn: 'hard_examples' };
+    return record;
   }
 
   list(f: HardExampleFilter): HardExampleView[] {
@@ -98,6 +119,7 @@ interface StoredData {
   inputOmittedBytes?: number;
   edgeOutput: ExampleTensor[];
   cloudOutput?: ExampleTensor[];
+  cloudAnsweredAt?: number;
   at: number;
 }
 
@@ -119,6 +141,7 @@ function toView(r: Row): HardExampleView {
     inputOmittedBytes: d.inputOmittedBytes ?? null,
     edgeOutput: d.edgeOutput,
     cloudOutput: d.cloudOutput ?? null,
+    cloudAnsweredAt: d.cloudAnsweredAt ?? null,
     at: d.at,
     receivedAt: r.received_at,
   };

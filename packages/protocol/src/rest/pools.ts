@@ -98,6 +98,14 @@ export const HardExampleData = Type.Object(
     edgeOutput: Type.Array(ExampleTensor, { maxItems: 64 }),
     cloudOutput: Type.Optional(Type.Array(ExampleTensor, { maxItems: 64 })),
     at: Type.Integer({ minimum: 0 }),
+    /**
+     * A late cloud answer: this event repeats an `edge-fallback` example sent before under the same
+     * `requestId` and `at`, now with the cloud's answer in `cloudOutput`. The server attaches it to
+     * the stored example once (the first answer wins) or stores it whole if the first never arrived.
+     */
+    late: Type.Optional(Type.Boolean()),
+    /** Device time in ms when the late cloud answer arrived. */
+    cloudAnsweredAt: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   strict,
 );
@@ -135,6 +143,8 @@ export const HardExampleView = Type.Object({
   inputOmittedBytes: Type.Union([Type.Integer(), Type.Null()]),
   edgeOutput: Type.Array(ExampleTensor),
   cloudOutput: Type.Union([Type.Array(ExampleTensor), Type.Null()]),
+  /** Device time when a late cloud answer (after the budget) arrived; null when the cloud answered in time or never. */
+  cloudAnsweredAt: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
   at: Type.Integer(),
   receivedAt: Type.Integer(),
 });
