@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { deviceTopic, HARD_EXAMPLE_EVENT } from '@flotilla/protocol';
+import { deviceTopic, DRIFT_SUMMARY_EVENT, HARD_EXAMPLE_EVENT } from '@flotilla/protocol';
 import type { FastifyInstance } from 'fastify';
 import { resolveConfig } from './config/load.ts';
 import type { ServerConfig, ServerConfigInput } from './config/schema.ts';
@@ -21,6 +21,7 @@ import { createRegistry, type RegistryServices } from './registry/index.ts';
 import { RolloutEngine, RolloutScheduler, releaseCatalogFromRegistry, variantResolverFromRegistry } from './rollouts/index.ts';
 import { PoolAdmin, PoolStore } from './pools/index.ts';
 import { HardExampleStore } from './hard-examples/index.ts';
+import { DriftTracker, driftGauges, driftReferenceOf } from './drift/index.ts';
 
 export interface ServerDeps {
   now?: () => number;
@@ -150,7 +151,18 @@ export class FlotillaServer {
       });
       const pools = new PoolAdmin({ db, store: new PoolStore(db), devices, audit, publisher: fleet, logger: logger.child({ part: 'pools' }), now });
       const hardExamples = new HardExampleStore(db);
-      const eventSinks = new Map([[HARD_EXAMPLE_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => hardExamples.ingest(deviceId, eventId, data, at)]]);
+      const drift = new DriftTracker({
+        db,
+        thresholds: config.drift,
+        reference: (model, version) => driftReferenceOf(registry, model, version),
+        gauges: driftGauges(metrics),
+        logger: logger.child({ part: 'drift' }),
+        now,
+      });
+      const eventSinks = new Map([
+        [HARD_EXAMPLE_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => hardExamples.ingest(deviceId, eventId, data, at)],
+        [DRIFT_SUMMARY_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => drift.ingest(deviceId, eventId, data, at)],
+      ]);
       const ingest = new DeviceIngest({
         db,
         devices,
@@ -194,8 +206,10 @@ export class FlotillaServer {
         rollouts,
         pools,
         hardExamples,
+        drift,
         isReady: () => server !== null && server.#addresses !== null && server.#closing === null,
       });
+      http.addHook('onClose', async () => drift.close());
       await brokerSetup.attachHttp(http);
       server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, rollouts, mqttUrls });
       return server;

@@ -168,6 +168,9 @@ export const ERRORS = {
   FLT_ESCALATION_POLICY_NOT_FOUND: { status: 404, message: 'No escalation policy is set for this model' },
   FLT_ESCALATION_EXAMPLE_INVALID: { status: 400, message: 'A hard-example event does not match its schema' },
   FLT_POOL_NOT_FOUND: { status: 404, message: 'No such pool' },
+
+  // Drift monitoring (agent/src/inference/drift-summary.ts, server/src/drift)
+  FLT_DRIFT_SUMMARY_INVALID: { status: 400, message: 'A drift summary event does not match its schema' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

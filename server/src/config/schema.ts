@@ -74,6 +74,18 @@ export const ServerConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Drift monitoring: live traffic against each version's registered reference (docs/registry.md "Drift"). */
+    drift: Type.Object(
+      {
+        /** Population stability index at or above which traffic counts as drifting (0.2: a significant shift). */
+        threshold: Type.Number({ minimum: 0, maximum: 100, default: 0.2 }),
+        /** Index at or above which traffic is reported as `warn` (no event). */
+        warn: Type.Number({ minimum: 0, maximum: 100, default: 0.1 }),
+        /** Rows a device (or the fleet) must have sent for a version before it is scored; the newest windows are pooled up to it. */
+        minRows: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 200 }),
+      },
+      { ...strict, default: {} },
+    ),
     /**
      * Which MQTT broker devices connect to: the embedded one (default), or an external broker the
      * server joins as a privileged client (docs/external-broker.md).

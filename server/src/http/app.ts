@@ -15,6 +15,7 @@ import { rolloutRoutes } from './routes/rollouts.ts';
 import { deviceReleaseRoutes } from './routes/device-releases.ts';
 import { poolRoutes } from './routes/pools.ts';
 import { hardExampleRoutes } from './routes/hard-examples.ts';
+import { driftRoutes } from '../drift/drift-routes.ts';
 import { consoleRoutes } from '../console/plugin.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
@@ -58,6 +59,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   deviceReleaseRoutes(app, ctx);
   poolRoutes(app, ctx);
   hardExampleRoutes(app, ctx);
+  driftRoutes(app, ctx);
   await consoleRoutes(app);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
   await app.register(async (scope) => artifactRoutes(scope, ctx));

@@ -12,6 +12,7 @@ import type { RolloutEngine } from '../rollouts/index.ts';
 import type { RegistryServices } from '../registry/index.ts';
 import type { PoolAdmin } from '../pools/index.ts';
 import type { HardExampleStore } from '../hard-examples/index.ts';
+import type { DriftTracker } from '../drift/drift-tracker.ts';
 
 /** The services the REST routes call. Routes hold no state of their own. */
 export interface HttpContext {
@@ -30,6 +31,8 @@ export interface HttpContext {
   /** Cloud pools and escalation policies (docs/escalation.md). */
   pools: PoolAdmin;
   hardExamples: HardExampleStore;
+  /** Drift of live traffic per model version (docs/registry.md "Drift"); no drift routes without it. */
+  drift?: DriftTracker;
   /** True while the server can serve: database open, broker listening, not shutting down. */
   isReady(): boolean;
 }

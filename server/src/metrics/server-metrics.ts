@@ -41,6 +41,18 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       help: 'Durable device events received again after they were committed (re-acknowledged, not stored twice)',
       registers: [registry],
     }),
+    driftPsi: new Gauge({
+      name: 'flotilla_drift_psi',
+      help: 'Population stability index of live traffic against the version reference (scope: fleet, or the worst-scoring device); absent while too few rows',
+      labelNames: ['model', 'version', 'scope'] as const,
+      registers: [registry],
+    }),
+    driftEvents: new Counter({
+      name: 'flotilla_drift_events_total',
+      help: 'Devices crossing the drift threshold (detected) and coming back under it (cleared)',
+      labelNames: ['model', 'version', 'kind'] as const,
+      registers: [registry],
+    }),
     devices: new Gauge({
       name: 'flotilla_devices',
       help: 'Devices by enrollment status and presence',
