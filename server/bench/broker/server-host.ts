@@ -1,0 +1,53 @@
+/**
+ * The control server under measurement, in its own process (started with --expose-gc) so that its
+ * memory is its own. `argv[2]` is `embedded` or `external`; in external mode `argv[3..5]` are the
+ * broker URL, the server's broker account and its password (a mosquitto with dynamic security).
+ *
+ * IPC: sends `{ ready, http, mqtt, adminToken, enrollmentToken, memory }` once listening; answers
+ * `{ cmd: 'mem' }` with memory after a full GC and `{ cmd: 'exit' }` by closing and exiting.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildServer } from '../../src/index.ts';
+import type { ServerConfigInput } from '../../src/index.ts';
+
+const mode = process.argv[2] === 'external' ? 'external' : 'embedded';
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function memory(): { rss: number; heapUsed: number; external: number } {
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+const broker: ServerConfigInput['broker'] =
+  mode === 'external'
+    ? { mode: 'external', url: process.argv[3]!, username: process.argv[4]!, password: process.argv[5]!, provisioner: 'mosquitto-dynsec', requestTimeoutMs: 30_000 }
+    : { mode: 'embedded' };
+
+const dataDir = mkdtempSync(join(tmpdir(), 'flt-bench-broker-'));
+const enrollmentToken = 'flte_bench-enrollment-token-0123456789';
+const server = await buildServer({
+  dataDir,
+  logLevel: 'warn',
+  autoAccept: true,
+  enrollmentToken,
+  http: { port: 0 },
+  mqtt: { tcpPort: 0, wsPort: null },
+  broker,
+});
+const addr = await server.listen();
+process.send!({ ready: true, http: addr.http, mqtt: addr.mqtt, adminToken: server.bootstrap.adminToken, enrollmentToken, memory: memory() });
+process.on('message', (msg: { cmd: string }) => {
+  if (msg.cmd === 'mem') process.send!({ memory: memory() });
+  if (msg.cmd === 'exit') {
+    void server.close().finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  }
+});
+// The bench process died without asking: do not outlive it.
+process.on('disconnect', () => process.exit(0));
