@@ -24,6 +24,24 @@ describe('bad input on the REST API', () => {
     expect(await device()).toEqual(before);
   });
 
+  it('refuses query numbers that coerce to infinity (Infinity, 1e400) with 400 instead of failing in SQL', async () => {
+    for (const limit of ['Infinity', '1e400', '-Infinity']) {
+      const res = await t.server.http.inject({ method: 'GET', url: `/v1/devices?limit=${limit}`, headers: auth(ADMIN_TOKEN) });
+      expect(res.statusCode, limit).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'FLT_BAD_REQUEST' });
+    }
+  });
+
+  it('answers router-level refusals (a bad percent escape, an overlong path parameter) with an FLT_ code', async () => {
+    const badEscape = await t.server.http.inject({ method: 'GET', url: '/v1/devices/%', headers: auth(ADMIN_TOKEN) });
+    expect(badEscape.statusCode).toBe(400);
+    expect(badEscape.json()).toMatchObject({ code: 'FLT_BAD_REQUEST' });
+    const long = await t.server.http.inject({ method: 'GET', url: `/v1/devices/${'a'.repeat(200)}`, headers: auth(ADMIN_TOKEN) });
+    expect(long.statusCode).toBeGreaterThanOrEqual(400);
+    expect(long.statusCode).toBeLessThan(500);
+    expect(long.json()).toMatchObject({ code: 'FLT_BAD_REQUEST' });
+  });
+
   it('refuses unknown properties instead of dropping them', async () => {
     const res = await t.server.http.inject({ method: 'PATCH', url: '/v1/devices/dev-1/labels', headers: auth(ADMIN_TOKEN), payload: { set: { site: 'b' }, sudo: true } });
     expect(res.statusCode).toBe(400);

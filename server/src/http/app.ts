@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { HttpContext } from './context.ts';
-import { installErrorHandling } from './errors.ts';
+import { installErrorHandling, refuseNonFiniteNumbers } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -29,9 +29,16 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Router-level refusals (a malformed percent escape, a path parameter past the router's limit)
+    // never reach the error handler; they get an FLT_ code here.
+    frameworkErrors: (err, _request, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void reply.status(status).send({ code: 'FLT_BAD_REQUEST', message: err.message });
+    },
   });
   app.decorateRequest('principal', null);
   installErrorHandling(app);
+  refuseNonFiniteNumbers(app);
 
   app.addHook('onResponse', async (request, reply) => {
     ctx.metrics.httpRequests.observe(

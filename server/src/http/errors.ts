@@ -35,3 +35,19 @@ export function installErrorHandling(app: FastifyInstance): void {
     reply.status(404).send({ code: 'FLT_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
 }
+
+/**
+ * Schema coercion turns query strings such as `Infinity` or `1e400` into non-finite numbers that pass
+ * minimum/maximum checks; they are refused before any handler sees them.
+ */
+export function refuseNonFiniteNumbers(app: FastifyInstance): void {
+  app.addHook('preHandler', async (request) => {
+    for (const [where, values] of [['querystring', request.query], ['params', request.params]] as const) {
+      if (!values || typeof values !== 'object') continue;
+      for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+        const bad = typeof value === 'number' ? !Number.isFinite(value) : Array.isArray(value) && value.some((v) => typeof v === 'number' && !Number.isFinite(v));
+        if (bad) throw new FlotillaError('FLT_BAD_REQUEST', `invalid ${where}: ${key} must be a finite number`, { field: key });
+      }
+    }
+  });
+}
