@@ -254,6 +254,8 @@ export class FlotillaServer {
       this.#rolloutScheduler.close();
       await this.rollouts.close();
       await Promise.allSettled([this.http.close(), this.broker.close()]);
+      // Object storage holds pooled connections; nothing reads artifacts once HTTP is closed.
+      await this.registry.artifacts.close?.();
       this.ingest.flush();
     };
     const result = await Promise.race([steps().then(() => 'done' as const), deadline]);

@@ -31,4 +31,12 @@ export interface ArtifactStore {
   stat(sha256: string): Promise<StoredArtifact | null>;
   /** True when a blob was removed. */
   delete(sha256: string): Promise<boolean>;
+  /**
+   * A short-lived URL the device may fetch the blob from directly (object storage in redirect
+   * mode); absent or null means the server streams the bytes itself. Call only after the caller's
+   * entitlement has been checked: the URL is the authorization.
+   */
+  downloadUrl?(sha256: string): Promise<string | null>;
+  /** Releases connections; safe to call twice. */
+  close?(): Promise<void>;
 }

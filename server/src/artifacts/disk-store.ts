@@ -1,37 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FlotillaError } from '@flotilla/protocol';
 import type { ArtifactStore, ByteRange, PutOptions, StoredArtifact } from './artifact-store.ts';
+import { MeasuringStream } from './measuring-stream.ts';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /** Large reads keep a download's syscall and event count low; 64 KiB (the default) costs throughput. */
 const READ_CHUNK = 256 * 1024;
-
-/** Hashes and counts bytes on their way to disk and stops the stream the moment it runs over. */
-class MeasuringStream extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  readonly #max: number;
-
-  constructor(max: number) {
-    super();
-    this.#max = max;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.#max) {
-      done(new FlotillaError('FLT_ARTIFACT_TOO_LARGE', `artifact exceeds the maximum of ${this.#max} bytes`, { maxBytes: this.#max }));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-}
 
 /**
  * Artifacts on local disk at `<root>/sha256/ab/abcdef…`. Uploads stream into `<root>/tmp` while

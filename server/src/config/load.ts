@@ -56,11 +56,28 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   const brokerTimeout = intFromEnv('FLOTILLA_BROKER_REQUEST_TIMEOUT_MS', env.FLOTILLA_BROKER_REQUEST_TIMEOUT_MS);
   if (brokerTimeout !== undefined) broker.requestTimeoutMs = brokerTimeout;
   if (Object.keys(broker).length) out.broker = broker as ServerConfigInput['broker'];
+  // Object storage for artifacts (docs/registry.md); resolveConfig names whatever is missing.
+  const artifacts: Record<string, unknown> = {};
+  if (env.FLOTILLA_ARTIFACT_STORE) artifacts.store = env.FLOTILLA_ARTIFACT_STORE;
+  if (env.FLOTILLA_S3_ENDPOINT) artifacts.endpoint = env.FLOTILLA_S3_ENDPOINT;
+  if (env.FLOTILLA_S3_REGION) artifacts.region = env.FLOTILLA_S3_REGION;
+  if (env.FLOTILLA_S3_BUCKET) artifacts.bucket = env.FLOTILLA_S3_BUCKET;
+  if (env.FLOTILLA_S3_ACCESS_KEY_ID) artifacts.accessKeyId = env.FLOTILLA_S3_ACCESS_KEY_ID;
+  if (env.FLOTILLA_S3_SECRET_ACCESS_KEY) artifacts.secretAccessKey = env.FLOTILLA_S3_SECRET_ACCESS_KEY;
+  if (env.FLOTILLA_S3_FORCE_PATH_STYLE) artifacts.forcePathStyle = env.FLOTILLA_S3_FORCE_PATH_STYLE === 'true' || env.FLOTILLA_S3_FORCE_PATH_STYLE === '1';
+  if (env.FLOTILLA_S3_PREFIX) artifacts.prefix = env.FLOTILLA_S3_PREFIX;
+  if (env.FLOTILLA_S3_DOWNLOADS) artifacts.downloads = env.FLOTILLA_S3_DOWNLOADS;
+  const presignTtl = intFromEnv('FLOTILLA_S3_PRESIGN_TTL_SEC', env.FLOTILLA_S3_PRESIGN_TTL_SEC);
+  if (presignTtl !== undefined) artifacts.presignTtlSec = presignTtl;
+  if (Object.keys(artifacts).length) out.artifacts = artifacts as ServerConfigInput['artifacts'];
   return out;
 }
 
 function merge(base: ServerConfigInput, over: ServerConfigInput): ServerConfigInput {
-  return { ...base, ...over, http: { ...base.http, ...over.http }, mqtt: { ...base.mqtt, ...over.mqtt } };
+  const merged: ServerConfigInput = { ...base, ...over, http: { ...base.http, ...over.http }, mqtt: { ...base.mqtt, ...over.mqtt } };
+  // A file may hold the bucket and the environment only the secret: layer the fields, not the object.
+  if (base.artifacts && over.artifacts) merged.artifacts = { ...base.artifacts, ...over.artifacts } as ServerConfigInput['artifacts'];
+  return merged;
 }
 
 /**

@@ -26,6 +26,33 @@ const ExternalBroker = Type.Object(
   strict,
 );
 
+const DiskArtifacts = Type.Object({ store: Type.Literal('disk') }, strict);
+const S3Artifacts = Type.Object(
+  {
+    store: Type.Literal('s3'),
+    /** S3 API endpoint (`https://s3.eu-west-1.amazonaws.com`, `http://minio.internal:9000`). */
+    endpoint: Type.String({ pattern: '^https?://' }),
+    /** Signing region; S3-compatible stores that ignore regions accept `us-east-1`. */
+    region: Type.String({ minLength: 1, maxLength: 64, default: 'us-east-1' }),
+    /** Bucket holding the artifacts; it must exist (the server checks it at start). */
+    bucket: Type.String({ minLength: 3, maxLength: 63 }),
+    accessKeyId: Type.String({ minLength: 1, maxLength: 256 }),
+    secretAccessKey: Type.String({ minLength: 1, maxLength: 1024 }),
+    /** Path-style URLs (`endpoint/bucket/key`), which MinIO, Ceph and most self-hosted stores need. */
+    forcePathStyle: Type.Boolean({ default: false }),
+    /** Key prefix for this server's blobs (`flotilla/`); empty keeps them at the bucket root. */
+    prefix: Type.String({ pattern: '^[A-Za-z0-9._/-]*$', maxLength: 512, default: '' }),
+    /**
+     * How devices get the bytes: `proxy` streams them from the bucket through the server (Range
+     * passed through); `redirect` answers an entitled device with a 307 to a presigned GET URL.
+     */
+    downloads: Type.Union([Type.Literal('proxy'), Type.Literal('redirect')], { default: 'proxy' }),
+    /** Lifetime of a presigned download URL in redirect mode, in seconds. */
+    presignTtlSec: Type.Integer({ minimum: 10, maximum: 86_400, default: 300 }),
+  },
+  strict,
+);
+
 /** The whole server configuration. Defaults live here and nowhere else. */
 export const ServerConfigSchema = Type.Object(
   {
@@ -91,6 +118,11 @@ export const ServerConfigSchema = Type.Object(
      * server joins as a privileged client (docs/external-broker.md).
      */
     broker: Type.Union([EmbeddedBroker, ExternalBroker], { default: { mode: 'embedded' } }),
+    /**
+     * Where artifact blobs live: the data folder (default) or an S3-compatible bucket
+     * (docs/registry.md, "Object storage").
+     */
+    artifacts: Type.Union([DiskArtifacts, S3Artifacts], { default: { store: 'disk' } }),
     /** Bootstrap admin API token. When absent and no admin token exists, one is generated and written to the data folder. */
     adminToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
     /** Fleet enrollment token. When absent and none exists, one is generated and written to the data folder. */
@@ -107,8 +139,11 @@ export const ServerConfigSchema = Type.Object(
 
 export type ServerConfig = Static<typeof ServerConfigSchema>;
 
+export type S3ArtifactsConfig = Static<typeof S3Artifacts>;
+
 /** What callers may pass: every field optional, nested objects partial. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts'>> & {
+  artifacts?: { store: 'disk' } | (Omit<S3ArtifactsConfig, 'region' | 'forcePathStyle' | 'prefix' | 'downloads' | 'presignTtlSec'> & Partial<S3ArtifactsConfig>);
   broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs'> & Partial<Static<typeof ExternalBroker>>);
   http?: Partial<ServerConfig['http']>;
   mqtt?: Partial<ServerConfig['mqtt']>;

@@ -1,10 +1,9 @@
-import { join } from 'node:path';
 import type { ServerConfig } from '../config/schema.ts';
 import type { Db } from '../db/open.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { DeviceStore } from '../fleet/device-store.ts';
 import type { ArtifactStore } from '../artifacts/artifact-store.ts';
-import { DiskArtifactStore } from '../artifacts/disk-store.ts';
+import { createArtifactStore } from '../artifacts/create-store.ts';
 import { ModelRegistry } from './model-registry.ts';
 import { ReleasePublisher } from './release-publisher.ts';
 import { Entitlements } from './entitlements.ts';
@@ -38,14 +37,14 @@ export interface RegistryDeps {
   audit: AuditLog;
   devices: DeviceStore;
   now: () => number;
-  /** Defaults to the content-addressed store under `<dataDir>/artifacts`. */
+  /** Defaults to the store `config.artifacts` names (the content-addressed folder `<dataDir>/artifacts` unless set). */
   artifacts?: ArtifactStore;
 }
 
 export async function createRegistry(deps: RegistryDeps): Promise<RegistryServices> {
   const { db, audit, now } = deps;
   const serverKey = await loadOrCreateSigningKey(deps.dataDir);
-  const artifacts = deps.artifacts ?? (await DiskArtifactStore.create(join(deps.dataDir, 'artifacts')));
+  const artifacts = deps.artifacts ?? (await createArtifactStore(deps.config, deps.dataDir, now));
   const models = new ModelRegistry({ db, audit, now });
   const keys = KeyTrust.open({ db, audit, now, serverKey });
   return {

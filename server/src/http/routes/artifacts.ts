@@ -109,6 +109,10 @@ async function sendArtifact(request: FastifyRequest, reply: FastifyReply, ctx: H
   // Content-addressed bytes never change; the cache stays private because access is per device.
   reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'private, max-age=31536000, immutable');
   if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+  // Object storage in redirect mode: the entitlement was checked above, so the short-lived URL is
+  // the device's permission for this one blob. 307 keeps the method; the device replays Range.
+  const direct = await ctx.registry.artifacts.downloadUrl?.(sha256);
+  if (direct) return reply.header('cache-control', 'no-store').redirect(direct, 307);
   const rangeHeader = ifRangeAllows(request.headers['if-range'] as string | undefined, etag) ? request.headers.range : undefined;
   const decision = decideRange(rangeHeader, size);
   if (decision.kind === 'unsatisfiable') {
