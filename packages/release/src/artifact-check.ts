@@ -97,12 +97,15 @@ export function verifyArtifact(manifest: ReleaseManifest, variantId: string, act
       });
     }
   }
-  checkDigest(expected, actual);
+  checkArtifactDigest(expected, actual);
   return expected;
 }
 
-/** Length first: a different length explains a different hash, and is the more useful message. */
-function checkDigest(expected: ArtifactDigest, actual: ArtifactDigest): void {
+/**
+ * Compares a measured digest with the signed one: FLT_OTA_LENGTH_MISMATCH or FLT_OTA_HASH_MISMATCH.
+ * Length first: a different length explains a different hash, and is the more useful message.
+ */
+export function checkArtifactDigest(expected: ArtifactDigest, actual: ArtifactDigest): void {
   if (actual.length !== expected.length) {
     throw new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact is ${actual.length} bytes, manifest says ${expected.length}`, {
       expected: expected.length,
@@ -161,7 +164,7 @@ export function createArtifactVerifier(expected: ArtifactDigest): ArtifactVerifi
       ensureOpen();
       const actual = { sha256: hash.digest('hex'), length: received };
       try {
-        checkDigest(expected, actual);
+        checkArtifactDigest(expected, actual);
       } catch (err) {
         state = 'failed';
         throw err;
