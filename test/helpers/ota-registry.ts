@@ -15,9 +15,10 @@ export async function otaBuilds(): Promise<Map<string, ModelCard>> {
 /**
  * Publishes a build as `model@version` through the registry's REST API, the way a release pipeline
  * would: model (once), draft version with metadata and golden vectors, one CPU variant, the artifact
- * upload, then publish (signed with the server key).
+ * upload, then publish (signed with the server key). `extra.metadata` adds version metadata
+ * (e.g. a drift reference).
  */
-export async function publishBuild(t: TestServer, card: ModelCard, model: string, version: string): Promise<void> {
+export async function publishBuild(t: TestServer, card: ModelCard, model: string, version: string, extra: { metadata?: Record<string, unknown> } = {}): Promise<void> {
   const inject = async (method: 'POST' | 'PUT', url: string, payload?: object | Buffer, contentType?: string) => {
     const res = await t.server.http.inject({
       method,
@@ -29,7 +30,7 @@ export async function publishBuild(t: TestServer, card: ModelCard, model: string
     return res;
   };
   await inject('POST', '/v1/models', { name: model });
-  await inject('POST', `/v1/models/${model}/versions`, { version, metadata: { inputs: card.inputs, outputs: card.outputs, golden: card.golden } });
+  await inject('POST', `/v1/models/${model}/versions`, { version, metadata: { inputs: card.inputs, outputs: card.outputs, golden: card.golden, ...extra.metadata } });
   await inject('POST', `/v1/models/${model}/versions/${version}/variants`, { id: 'cpu', format: 'onnx', precision: card.precision, constraints: {} });
   await inject('PUT', `/v1/models/${model}/versions/${version}/variants/cpu/artifact`, readFileSync(modelPath(BUILD_DIR, card.name)), 'application/octet-stream');
   await inject('POST', `/v1/models/${model}/versions/${version}/publish`, {});

@@ -39,7 +39,7 @@ describe('drift tracking on the server', () => {
   let seq = 0;
   beforeEach(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'flt-drift-'));
-    t = await startServer({ drift: { minRows: 100 } }, { dataDir });
+    t = await startServer({ drift: { threshold: 0.2, warn: 0.1, minRows: 100 } }, { dataDir });
     const admin = auth(ADMIN_TOKEN);
     for (const id of ['edge-1', 'edge-2']) await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: admin, payload: { id } });
     await t.server.http.inject({ method: 'POST', url: '/v1/models', headers: admin, payload: { name: 'digits' } });
@@ -103,7 +103,7 @@ describe('drift tracking on the server', () => {
     expect(invalid?.data.code).toBe('FLT_DRIFT_SUMMARY_INVALID');
 
     await t.close();
-    t = await startServer({ drift: { minRows: 100 } }, { dataDir });
+    t = await startServer({ drift: { threshold: 0.2, warn: 0.1, minRows: 100 } }, { dataDir });
     expect((await report()).devices[0]).toMatchObject({ deviceId: 'edge-1', rows: 150, level: 'drift' });
     send('edge-1', shifted);
     await until(report, (x) => x.devices[0]!.rows === 150 && x.devices[0]!.updatedAt > 0);
