@@ -50,6 +50,26 @@ function stateView(d) {
   ];
 }
 
+// Drift levels shown with the state colours: ok green, warn amber, drift red.
+const DRIFT_CLASS = { ok: 'state-healthy', warn: 'state-pending', drift: 'state-failed', insufficient: '' };
+const psiText = (v) => (v === null || v === undefined ? '—' : v.toFixed(3));
+
+/** This device's drift score for each model version it serves (docs/registry.md "Drift"). */
+async function driftView(d, signal) {
+  const serving = Object.entries(d.reported?.models ?? {}).filter(([, m]) => m.version);
+  const reports = await Promise.allSettled(serving.map(([name, m]) => api(`/v1/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(m.version)}/drift`, { signal })));
+  const rows = [];
+  reports.forEach((r, i) => {
+    if (r.status !== 'fulfilled') return;
+    const [name, m] = serving[i];
+    const mine = r.value.devices.find((x) => x.deviceId === d.id);
+    if (!r.value.hasReference) return void rows.push([name, m.version, '—', '—', '—', '—', 'no reference']);
+    if (!mine) return void rows.push([name, m.version, '0', '—', '—', '—', 'no summary yet']);
+    rows.push([name, m.version, String(mine.rows), psiText(mine.input), psiText(mine.confidence), psiText(mine.classes), h('span', { class: `state ${DRIFT_CLASS[mine.level] ?? ''}` }, mine.level)]);
+  });
+  return table(['Model', 'Version', 'Rows', 'PSI input', 'PSI confidence', 'PSI classes', 'Level'], rows, { id: 'device-drift' });
+}
+
 function eventsView(items) {
   return table(
     ['Seq', 'Kind', 'Device time', 'Data'],
@@ -67,6 +87,7 @@ export async function renderDevice(main, _ctx, id) {
       api(`/v1/devices/${encodeURIComponent(id)}`, { signal: controller.signal }),
       api(`/v1/devices/${encodeURIComponent(id)}/events${query({ order: 'desc', limit: RECENT_EVENTS })}`, { signal: controller.signal }),
     ]);
+    const drift = await driftView(d, controller.signal);
     replace(
       main,
       h('p', { class: 'crumbs' }, h('a', { href: '#/fleet' }, 'Fleet'), ' / ', d.id),
@@ -83,6 +104,7 @@ export async function renderDevice(main, _ctx, id) {
         ]),
       ),
       h('section', { class: 'columns' }, h('div', { class: 'card', id: 'device-inventory' }, h('h2', {}, 'Inventory'), inventoryView(d.inventory)), h('div', { class: 'card', id: 'device-state' }, h('h2', {}, 'Desired and reported state'), stateView(d))),
+      h('section', { class: 'card' }, h('h2', {}, 'Drift against the version reference'), drift),
       h('section', { class: 'card' }, h('h2', {}, `Recent events (latest ${RECENT_EVENTS}, newest first)`), eventsView(events.items)),
     );
   } catch (err) {
