@@ -106,6 +106,7 @@ export const AgentConfigSchema = Type.Object(
     /** Drift monitoring: per model version summaries of live traffic (docs/inference.md "Drift"). */
     drift: Type.Object(
       {
+        /** Off: nothing is summarized or sent. */
         enabled: Type.Boolean({ default: true }),
         /** One summary window per model version this often, sent only when it holds requests. */
         intervalMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
