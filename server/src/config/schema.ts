@@ -36,7 +36,9 @@ const S3Artifacts = Type.Object(
     region: Type.String({ minLength: 1, maxLength: 64, default: 'us-east-1' }),
     /** Bucket holding the artifacts; it must exist (the server checks it at start). */
     bucket: Type.String({ minLength: 3, maxLength: 63 }),
+    /** Access key of an account allowed Get, Put, Copy, Delete and multipart uploads on the bucket (docs/registry.md). */
     accessKeyId: Type.String({ minLength: 1, maxLength: 256 }),
+    /** Its secret; presigned download URLs are signed with it, so it never leaves the server. */
     secretAccessKey: Type.String({ minLength: 1, maxLength: 1024 }),
     /** Path-style URLs (`endpoint/bucket/key`), which MinIO, Ceph and most self-hosted stores need. */
     forcePathStyle: Type.Boolean({ default: false }),

@@ -2,7 +2,7 @@
  * TEST DOUBLE: a strict stand-in for S3's request authentication (AWS Signature Version 4), put in
  * front of s3rver because s3rver stores and serves objects faithfully but accepts any SigV4
  * signature. The gate recomputes every signature (Authorization header and presigned query) from
- * the secret, refuses unsigned `x-amz-*` headers, a signed payload hash that does not match the
+ * the secret, refuses unsigned `x-amz-*` headers, a presigned URL sent with an Authorization header, a signed payload hash that does not match the
  * body, a header-signed request more than 15 minutes off the clock, and an expired presigned URL,
  * then forwards what it accepted to s3rver unchanged. Written for Flotilla's tests from the
  * published SigV4 rules; it is not S3 and is named a double wherever it is used.
@@ -68,6 +68,7 @@ function verify(req: IncomingMessage, body: Buffer, opts: Sigv4GateOptions): voi
   let credential: string, signedHeaders: string, signature: string, amzDate: string, payloadHash: string;
   const presigned = get('X-Amz-Algorithm') !== undefined;
   if (presigned) {
+    if (req.headers.authorization !== undefined) throw new Refusal(400, 'InvalidArgument', 'Only one auth mechanism allowed');
     if (get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') throw new Refusal(400, 'AuthorizationQueryParametersError', 'unsupported algorithm');
     const fields = ['X-Amz-Credential', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-Expires'].map(get);
     if (fields.some((f) => f === undefined)) throw new Refusal(400, 'AuthorizationQueryParametersError', 'missing presign parameter');
