@@ -35,6 +35,12 @@ export interface CloudInferRequest {
   requestId: string;
   /** Absolute time on the client's clock by which an answer must be in hand. */
   deadline: number;
+  /**
+   * Lets the final attempt (no other endpoint left to try) run past `deadline` until this time, for
+   * a late answer. The endpoint is still judged at `deadline` as if the attempt had timed out there,
+   * so circuits open as they would without it; a late answer only updates the latency figures.
+   */
+  lateDeadline?: number;
   /** The caller gave up (its client hung up). */
   signal?: AbortSignal;
 }
@@ -148,8 +154,11 @@ export class CloudClient {
         if (!ep.breaker.tryAcquire()) continue;
         attempts++;
         const others = states.slice(r).some((p) => p.some((e) => !tried.has(e.url) && e.breaker.available()));
-        const timeoutMs = Math.min(remaining, this.#opts.attemptTimeoutMs ?? (others ? Math.max(1, Math.floor(remaining / 2)) : remaining));
-        const outcome = await this.#attempt(ep, path, body, headers, timeoutMs, req);
+        const runsLate = !others && req.lateDeadline !== undefined && req.lateDeadline > req.deadline && this.#opts.attemptTimeoutMs === undefined;
+        const timeoutMs = runsLate
+          ? (req.lateDeadline as number) - this.#timers.now()
+          : Math.min(remaining, this.#opts.attemptTimeoutMs ?? (others ? Math.max(1, Math.floor(remaining / 2)) : remaining));
+        const outcome = await this.#attempt(ep, path, body, headers, timeoutMs, req, runsLate ? remaining : undefined);
         if (outcome.kind === 'ok') return { ...outcome.answer, pool: route.pool, attempts };
         lastError = outcome.error;
         if (outcome.kind === 'stop') throw outcome.error;
@@ -184,13 +193,23 @@ export class CloudClient {
     return new FlotillaError('FLT_ESCALATION_BUDGET_EXCEEDED', `no answer for ${req.model} within the time budget`, { attempts, ...(last && { last: last.code }) });
   }
 
-  async #attempt(ep: EndpointState, path: string, body: string | Uint8Array, headers: Record<string, string>, timeoutMs: number, req: CloudInferRequest): Promise<AttemptOutcome> {
+  /** `overrunMs`: when the attempt may run late, the time after which the endpoint is judged failed all the same. */
+  async #attempt(ep: EndpointState, path: string, body: string | Uint8Array, headers: Record<string, string>, timeoutMs: number, req: CloudInferRequest, overrunMs?: number): Promise<AttemptOutcome> {
     const controller = new AbortController();
     let timedOut = false;
     const timer = this.#timers.setTimeout(() => {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    // Once past the budget the endpoint is judged (a failure, freeing a half-open trial) and never again.
+    let overran = false;
+    const overrunTimer =
+      overrunMs === undefined
+        ? undefined
+        : this.#timers.setTimeout(() => {
+            overran = true;
+            ep.recordFailure();
+          }, overrunMs);
     const onCallerAbort = (): void => controller.abort();
     req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     const started = this.#timers.now();
@@ -203,10 +222,11 @@ export class CloudClient {
           const decoded = decodeInferResponse(bytes, { headerLength: res.headers[HEADER_LENGTH_HEADER] as string | undefined, limits: this.#opts.limits });
           const missing = req.outputs?.find((n) => !decoded.outputs.some((o) => o.name === n));
           if (decoded.outputs.length === 0 || missing !== undefined) throw new Error(`answer lacks ${missing ?? 'outputs'}`);
-          ep.recordSuccess(this.#timers.now() - started);
+          if (overran) ep.recordLateSuccess(this.#timers.now() - started);
+          else ep.recordSuccess(this.#timers.now() - started);
           return { kind: 'ok', answer: { outputs: decoded.outputs, model: decoded.model_name, version: decoded.model_version, endpoint: ep.url } };
         } catch (err) {
-          ep.recordFailure();
+          if (!overran) ep.recordFailure();
           return { kind: 'next-endpoint', error: new FlotillaError('FLT_ESCALATION_BAD_ANSWER', `${ep.url}: ${(err as Error).message}`, { endpoint: ep.url }) };
         }
       }
@@ -214,31 +234,33 @@ export class CloudClient {
       const details = { endpoint: ep.url, status: res.statusCode };
       if (CLIENT_ERRORS.has(res.statusCode)) {
         // The endpoint is alive and judged the request itself: another pool would judge it the same.
-        ep.recordSuccess(this.#timers.now() - started);
+        if (overran) ep.recordLateSuccess(this.#timers.now() - started);
+        else ep.recordSuccess(this.#timers.now() - started);
         return { kind: 'stop', error: new FlotillaError('FLT_ESCALATION_CLOUD_REFUSED', `${ep.url}: ${message}`, details) };
       }
       if (res.statusCode === 404) {
-        ep.breaker.success();
+        if (!overran) ep.breaker.success();
         return { kind: 'next-pool', error: new FlotillaError('FLT_ESCALATION_CLOUD_REFUSED', `${ep.url}: ${message}`, details) };
       }
       if (res.statusCode === 429) {
-        ep.breaker.release();
+        if (!overran) ep.breaker.release();
         return { kind: 'next-endpoint', error: new FlotillaError('FLT_ESCALATION_CLOUD_UNAVAILABLE', `${ep.url}: busy (${message})`, details) };
       }
-      ep.recordFailure();
+      if (!overran) ep.recordFailure();
       return { kind: 'next-endpoint', error: new FlotillaError('FLT_ESCALATION_CLOUD_UNAVAILABLE', `${ep.url}: ${message}`, details) };
     } catch (err) {
       if (req.signal?.aborted && !timedOut) {
-        ep.breaker.release();
+        if (!overran) ep.breaker.release();
         throw req.signal.reason;
       }
-      ep.recordFailure();
+      if (!overran) ep.recordFailure();
       if (timedOut) return { kind: 'next-endpoint', error: new FlotillaError('FLT_ESCALATION_BUDGET_EXCEEDED', `${ep.url}: no answer within ${timeoutMs} ms`, { endpoint: ep.url }) };
       const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code;
       return { kind: 'next-endpoint', error: new FlotillaError('FLT_ESCALATION_CLOUD_UNAVAILABLE', `${ep.url}: ${code ?? (err as Error).message}`, { endpoint: ep.url, ...(code && { cause: code }) }) };
     } finally {
       ep.inflight--;
       this.#timers.clearTimeout(timer);
+      if (overrunTimer) this.#timers.clearTimeout(overrunTimer);
       req.signal?.removeEventListener('abort', onCallerAbort);
     }
   }

@@ -22,6 +22,15 @@ export class EndpointState {
     this.breaker.success();
   }
 
+  /**
+   * An answer that came after its request's budget: the endpoint was already judged failed then, so
+   * only the counts and latency move (a slow endpoint must not close its own circuit by answering late).
+   */
+  recordLateSuccess(ms: number): void {
+    this.successes++;
+    this.latencyMs = this.successes === 1 ? ms : this.latencyMs * 0.8 + ms * 0.2;
+  }
+
   recordFailure(): void {
     this.failures++;
     this.breaker.failure();

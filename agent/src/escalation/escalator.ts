@@ -24,6 +24,13 @@ export interface EscalatorOptions {
    * timer lateness on a busy device and the fallback path itself (default 10 ms).
    */
   fallbackReserveMs?: number;
+  /**
+   * Late cloud answers: a cloud request still running when its budget expires goes on (its answer
+   * is `edge-fallback` all the same) for up to `windowMs` more (default 30,000; 0: off), and a late
+   * answer is sent up as the kept hard example again with `late: true` and the cloud output, once.
+   * At most `maxPending` run late at a time (default 8): past that, a request is cut at its budget.
+   */
+  lateAnswers?: { windowMs?: number; maxPending?: number };
   logger?: Pick<Logger, 'warn'>;
 }
 
@@ -43,6 +50,12 @@ export interface EscalatorStats {
   answered: Record<AnsweredBy, number>;
   examplesKept: number;
   examplesLost: number;
+  /** Late cloud answers sent up with their hard example. */
+  lateAnswers: number;
+  /** Requests that ran past their budget and got no answer in the late window either (or were cut: too many pending). */
+  lateMissed: number;
+  /** Requests running past their budget now. */
+  latePending: number;
 }
 
 type InferOpts = { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean };
@@ -62,8 +75,10 @@ export class Escalator implements LocalInference {
   readonly #newId: () => string;
   readonly #reserve: number;
   readonly #logger: Pick<Logger, 'warn'> | undefined;
+  readonly #lateWindowMs: number;
+  readonly #maxLate: number;
   #config = new Map<string, ModelEscalation>();
-  readonly #stats: EscalatorStats = { answered: { edge: 0, cloud: 0, 'edge-fallback': 0 }, examplesKept: 0, examplesLost: 0 };
+  readonly #stats: EscalatorStats = { answered: { edge: 0, cloud: 0, 'edge-fallback': 0 }, examplesKept: 0, examplesLost: 0, lateAnswers: 0, lateMissed: 0, latePending: 0 };
   #closed = false;
 
   constructor(opts: EscalatorOptions) {
@@ -75,6 +90,8 @@ export class Escalator implements LocalInference {
     this.#newId = opts.newRequestId ?? randomUUID;
     this.#reserve = opts.fallbackReserveMs ?? 10;
     this.#logger = opts.logger;
+    this.#lateWindowMs = opts.lateAnswers?.windowMs ?? 30_000;
+    this.#maxLate = opts.lateAnswers?.maxPending ?? 8;
   }
 
   /** Takes the `escalation` section of a newly applied desired state (absent: escalate nothing). */
@@ -91,7 +108,7 @@ export class Escalator implements LocalInference {
   }
 
   stats(): EscalatorStats {
-    return { answered: { ...this.#stats.answered }, examplesKept: this.#stats.examplesKept, examplesLost: this.#stats.examplesLost };
+    return { ...this.#stats, answered: { ...this.#stats.answered } };
   }
 
   async infer(model: string, inputs: readonly Tensor[], opts: InferOpts = {}): Promise<EscalatedResult> {
@@ -111,8 +128,9 @@ export class Escalator implements LocalInference {
     if (before?.escalate) {
       // Cloud first (always-cloud, or an input the edge should not take); the edge only as fallback.
       const requestId = this.#newId();
+      const call = this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
       try {
-        const cloud = await this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
+        const cloud = await call.answer;
         const version = this.#activeVersion(model);
         const result = this.#answer(this.#fromCloud(model, cloud), 'cloud', before.reason, { requestId, cloud });
         if (before.reason.policy !== 'always-cloud') this.#keep(policy, { model, version, inputs, edge: [], cloud, decision: before, requestId, answeredBy: 'cloud' });
@@ -121,7 +139,9 @@ export class Escalator implements LocalInference {
         if (opts.signal?.aborted) throw err;
         const local = await this.#local.infer(model, inputs, localOpts);
         const code = codeOf(err);
-        this.#keep(policy, { model, version: local.version, inputs, edge: local.outputs, decision: before, requestId, answeredBy: 'edge-fallback', error: code });
+        const example = { model, version: local.version, inputs, edge: local.outputs, decision: before, requestId, answeredBy: 'edge-fallback' as const, error: code, at: this.#timers.now() };
+        this.#keep(policy, example);
+        this.#awaitLate(policy, call, example);
         return this.#answer(filterOutputs(local, opts.outputs), 'edge-fallback', before.reason, { requestId, error: code });
       }
     }
@@ -130,14 +150,17 @@ export class Escalator implements LocalInference {
     const decision = decideAfter(policy, local.outputs, this.#random);
     if (!decision.escalate) return this.#answer(filterOutputs(local, opts.outputs), 'edge', decision.reason);
     const requestId = this.#newId();
+    const call = this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
     try {
-      const cloud = await this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
+      const cloud = await call.answer;
       this.#keep(policy, { model, version: local.version, inputs, edge: local.outputs, cloud, decision, requestId, answeredBy: 'cloud' });
       return this.#answer({ ...this.#fromCloud(model, cloud), provider: local.provider }, 'cloud', decision.reason, { requestId, cloud });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const code = codeOf(err);
-      this.#keep(policy, { model, version: local.version, inputs, edge: local.outputs, decision, requestId, answeredBy: 'edge-fallback', error: code });
+      const example = { model, version: local.version, inputs, edge: local.outputs, decision, requestId, answeredBy: 'edge-fallback' as const, error: code, at: this.#timers.now() };
+      this.#keep(policy, example);
+      this.#awaitLate(policy, call, example);
       return this.#answer(filterOutputs(local, opts.outputs), 'edge-fallback', decision.reason, { requestId, error: code });
     }
   }
@@ -149,18 +172,30 @@ export class Escalator implements LocalInference {
 
   /**
    * The cloud call, raced against the deadline: the answer never waits for an aborted request to
-   * unwind. The call itself is not aborted at the deadline (its own attempt timer fires then and
-   * counts the failure against the endpoint); its late outcome is dropped.
+   * unwind. The call itself is not aborted at the deadline: its own attempt timer fires then and
+   * counts the failure against the endpoint, or, when late answers are kept for this policy, its
+   * final attempt goes on for the late window (`call`, which `#awaitLate` follows or cuts).
    */
-  #cloudCall(model: string, cfg: ModelEscalation, policy: EscalationPolicy, inputs: readonly Tensor[], opts: InferOpts, requestId: string, deadline: number): Promise<CloudAnswer> {
+  #cloudCall(
+    model: string,
+    cfg: ModelEscalation,
+    policy: EscalationPolicy,
+    inputs: readonly Tensor[],
+    opts: InferOpts,
+    requestId: string,
+    deadline: number,
+  ): { answer: Promise<CloudAnswer>; call: Promise<CloudAnswer>; cut: AbortController | undefined } {
+    const cut = this.#lateWanted(policy) ? new AbortController() : undefined;
+    const signal = cut ? (opts.signal ? AbortSignal.any([opts.signal, cut.signal]) : cut.signal) : opts.signal;
     const call = this.#cloud.infer({
       model: policy.cloudModel ?? model,
       inputs,
       routes: cfg.routes,
       requestId,
       deadline,
+      ...(cut && { lateDeadline: deadline + this.#lateWindowMs }),
       ...(opts.outputs && { outputs: opts.outputs }),
-      ...(opts.signal && { signal: opts.signal }),
+      ...(signal && { signal }),
     });
     let timer: TimerHandle | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -168,9 +203,47 @@ export class Escalator implements LocalInference {
     });
     call.catch(() => undefined);
     expired.catch(() => undefined);
-    return Promise.race([call, expired]).finally(() => {
+    const answer = Promise.race([call, expired]).finally(() => {
       if (timer) this.#timers.clearTimeout(timer);
     });
+    return { answer, call, cut };
+  }
+
+  /** Late answers matter only where the example they would label is kept. */
+  #lateWanted(policy: EscalationPolicy): boolean {
+    return this.#lateWindowMs > 0 && this.#enqueue !== undefined && (policy.keepExamples ?? 'all') !== 'none';
+  }
+
+  /**
+   * Follows a cloud call that missed its budget: its answer, if one comes in the late window, goes
+   * up as the same hard example (same request id and time) with the cloud output and `late: true`,
+   * exactly once. Past `maxPending` such calls, or for a call that failed for another reason, it is
+   * cut now.
+   */
+  #awaitLate(policy: EscalationPolicy, call: { call: Promise<CloudAnswer>; cut: AbortController | undefined }, ex: KeptExample): void {
+    const cut = call.cut;
+    if (!cut || ex.error !== 'FLT_ESCALATION_BUDGET_EXCEEDED') {
+      cut?.abort();
+      return;
+    }
+    if (this.#stats.latePending >= this.#maxLate || this.#closed) {
+      cut.abort();
+      this.#stats.lateMissed++;
+      return;
+    }
+    this.#stats.latePending++;
+    call.call.then(
+      (cloud) => {
+        this.#stats.latePending--;
+        if (this.#closed) return;
+        this.#stats.lateAnswers++;
+        this.#keep(policy, { ...ex, cloud, late: true, cloudAnsweredAt: this.#timers.now() });
+      },
+      () => {
+        this.#stats.latePending--;
+        this.#stats.lateMissed++;
+      },
+    );
   }
 
   #fromCloud(model: string, cloud: CloudAnswer): LocalInferResult {
@@ -203,15 +276,12 @@ export class Escalator implements LocalInference {
    * Keeps a hard example for upload. The outbox commits synchronously to SQLite, so this runs after
    * the answer is on its way (a crash in between loses that one example, never an answer).
    */
-  #keep(
-    policy: EscalationPolicy,
-    ex: { model: string; version: string; inputs: readonly Tensor[]; edge: readonly Tensor[]; cloud?: CloudAnswer; decision: Decision; requestId: string; answeredBy: AnsweredBy; error?: string },
-  ): void {
+  #keep(policy: EscalationPolicy, ex: KeptExample): void {
     const keep = policy.keepExamples ?? 'all';
     if (!this.#enqueue || keep === 'none' || (keep === 'fallback' && ex.answeredBy !== 'edge-fallback')) return;
-    const at = this.#timers.now();
+    const at = ex.at ?? this.#timers.now();
     const enqueue = this.#enqueue;
-    setImmediate(() => {
+    const write = (): void => {
       try {
         const data = hardExampleData({
           model: ex.model,
@@ -226,6 +296,7 @@ export class Escalator implements LocalInference {
           edgeOutput: ex.edge,
           ...(ex.cloud && { cloudOutput: ex.cloud.outputs }),
           at,
+          ...(ex.late && { late: true, cloudAnsweredAt: ex.cloudAnsweredAt }),
         });
         enqueue(HARD_EXAMPLE_EVENT, data as unknown as Record<string, unknown>, { priority: 'low' });
         this.#stats.examplesKept++;
@@ -233,8 +304,26 @@ export class Escalator implements LocalInference {
         this.#stats.examplesLost++;
         this.#logger?.warn({ err, model: ex.model }, 'hard example not kept');
       }
-    });
+    };
+    // Queued like the example it completes, so the two reach the outbox in order.
+    setImmediate(write);
   }
+}
+
+/** A hard example as the escalator keeps it; `at` is set for an edge-fallback, whose late answer reuses it. */
+interface KeptExample {
+  model: string;
+  version: string;
+  inputs: readonly Tensor[];
+  edge: readonly Tensor[];
+  cloud?: CloudAnswer;
+  decision: Decision;
+  requestId: string;
+  answeredBy: AnsweredBy;
+  error?: string;
+  at?: number;
+  late?: boolean;
+  cloudAnsweredAt?: number;
 }
 
 function codeOf(err: unknown): string {

@@ -15,13 +15,15 @@ export interface TestPool {
   /** Next answers: a status to fail with, or 'ok'. Empty: always ok. */
   script: Array<number | 'ok'>;
   ready: boolean;
+  /** While set, successful answers wait for this promise: a slow pool the test releases. */
+  hold: Promise<void> | undefined;
   close(): Promise<void>;
 }
 
 export type PoolHandler = (model: string, request: InferRequest) => Tensor[];
 
 export async function startTestPool(handler: PoolHandler): Promise<TestPool> {
-  const state: Omit<TestPool, 'url' | 'close'> = { requests: [], script: [], ready: true };
+  const state: Omit<TestPool, 'url' | 'close'> = { requests: [], script: [], ready: true, hold: undefined };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -50,7 +52,9 @@ export async function startTestPool(handler: PoolHandler): Promise<TestPool> {
         const encoded = encodeInferResponse({ model_name: model, model_version: '9.0.0', ...(request.id !== undefined && { id: request.id }), outputs }, () => request.binaryOutput);
         const headers: Record<string, string | number> = { 'content-type': encoded.contentType };
         if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = encoded.headerLength;
-        res.writeHead(200, headers).end(typeof encoded.body === 'string' ? encoded.body : Buffer.from(encoded.body));
+        const send = (): void => void res.writeHead(200, headers).end(typeof encoded.body === 'string' ? encoded.body : Buffer.from(encoded.body));
+        if (state.hold) void state.hold.then(send);
+        else send();
       } catch (err) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(encodeErrorBody((err as Error).message));
       }
