@@ -79,7 +79,7 @@ function serverMemory(child: ChildProcess): Promise<Mem> {
 }
 
 function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null || !child.connected) return Promise.resolve();
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.once('exit', () => {
@@ -184,7 +184,7 @@ async function measureFanout(info: Ready, devices: SimDevice[], version: string)
   };
 }
 
-async function runOnce(mode: Mode, n: number, rep: number) {
+async function runOnce(mode: Mode, n: number, rep: number, enrollProgress: Array<{ enrolled: number; ms: number }>) {
   const stops: Array<() => Promise<void>> = [];
   let mosquittoPid: number | null = null;
   let brokerUrl: string | undefined;
@@ -201,7 +201,7 @@ async function runOnce(mode: Mode, n: number, rep: number) {
     const mosqRssEmpty = mosquittoPid ? rssOf(mosquittoPid) : 0;
 
     const t0 = performance.now();
-    const enrollment = await enrollDevices(info, `bench-${mode}-${n}-${rep}`, n, CONCURRENCY, t0 + ENROLL_BUDGET_S * 1000);
+    const enrollment = await enrollDevices(info, `bench-${mode}-${n}-${rep}`, n, CONCURRENCY, t0 + ENROLL_BUDGET_S * 1000, enrollProgress);
     const enrollMs = performance.now() - t0;
     const enrolled = enrollment.devices;
     const count = enrolled.length;
@@ -299,19 +299,29 @@ function summarize(runs: Run[]) {
 const startedAt = new Date().toISOString();
 const loadStart = loadavg().map((x) => round(x, 2));
 const runs: Run[] = [];
+/** Runs that failed part-way (the server or mosquitto gave up): what they measured before that. */
+const failures: Array<{ mode: Mode; devices: number; rep: number; error: string; enrollProgress: Array<{ enrolled: number; ms: number }> }> = [];
 for (const n of SIZES) {
   for (let rep = 0; rep < REPS; rep++) {
     for (const mode of MODES) {
-      const run = await runOnce(mode, n, rep);
-      runs.push(run);
-      console.log(JSON.stringify(run));
+      const enrollProgress: Array<{ enrolled: number; ms: number }> = [];
+      try {
+        const run = await runOnce(mode, n, rep, enrollProgress);
+        runs.push(run);
+        console.log(JSON.stringify(run));
+      } catch (err) {
+        failures.push({ mode, devices: n, rep, error: String(err), enrollProgress });
+        log(mode, n, `failed: ${String(err)}`);
+      }
     }
   }
 }
 
 const bySize = SIZES.map((n) => {
-  const embedded = summarize(runs.filter((r) => r.devices === n && r.mode === 'embedded'));
-  const external = summarize(runs.filter((r) => r.devices === n && r.mode === 'external'));
+  const mine = (mode: Mode) => runs.filter((r) => r.devices === n && r.mode === mode);
+  if (mine('embedded').length === 0 || mine('external').length === 0) return { devices: n, embedded: mine('embedded').length ? summarize(mine('embedded')) : null, external: mine('external').length ? summarize(mine('external')) : null, ratioExternalOverEmbedded: null };
+  const embedded = summarize(mine('embedded'));
+  const external = summarize(mine('external'));
   // With a different device count (the enrollment budget cut one mode short) only the enrollment
   // rate compares like with like.
   const sameCount = embedded.devicesEnrolled === external.devicesEnrolled;
@@ -331,6 +341,7 @@ const result = {
   params: { sizes: SIZES, enrollBudgetS: ENROLL_BUDGET_S, reps: REPS, offeredEventsPerSec: RATE, seconds: SECONDS, concurrency: CONCURRENCY, drainMs: DRAIN_MS, fanout: 'one rollout, single 100 % stage, bake 0' },
   summary: bySize,
   runs,
+  failures,
 };
 const file = join(here, '..', '..', 'bench-results', 'broker.json');
 mkdirSync(dirname(file), { recursive: true });

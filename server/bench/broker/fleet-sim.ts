@@ -31,10 +31,17 @@ export interface Enrollment {
  * Enrolls up to `n` devices (auto-accepted) with label fleet=bench. No new enrollment starts after
  * `deadline` (a performance.now() time): what was enrolled by then is what the run continues with.
  */
-export async function enrollDevices(ep: Endpoints, prefix: string, n: number, concurrency: number, deadline = Infinity): Promise<Enrollment> {
+export async function enrollDevices(
+  ep: Endpoints,
+  prefix: string,
+  n: number,
+  concurrency: number,
+  deadline = Infinity,
+  /** filled as it goes, so that a run that fails part-way still has it */
+  progress: Enrollment['progress'] = [],
+): Promise<Enrollment> {
   const start = performance.now();
   const devices: EnrolledDevice[] = [];
-  const progress: Enrollment['progress'] = [];
   const step = Math.max(1, Math.floor(n / 10));
   let next = 0;
   await Promise.all(
