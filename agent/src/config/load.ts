@@ -55,7 +55,7 @@ export function validateAgentConfig(raw: Record<string, unknown>): FrozenAgentCo
   if (problems.length > 0) throw invalid(problems.join('; '), { problems });
   const range = (candidate as AgentConfig).drift.inputRange;
   if (!((range[1] as number) > (range[0] as number))) {
-    const problem = `/drift/inputRange must be [lo, hi] with lo < hi, got [${range.join(', ')}]`;
+    const problem = `drift.inputRange must be [lo, hi] with lo < hi, got [${range.join(', ')}]`;
     throw invalid(problem, { problems: [problem] });
   }
   return deepFreeze(candidate as AgentConfig) as FrozenAgentConfig;
