@@ -72,7 +72,7 @@ describe('result cache end to end: real server, agent as a child process', () =>
     const a = agent;
     const api = (await eventually(() => localApiUrl(a.output()), (u) => u !== undefined, { what: 'local API url' })) as string;
     await want('1.0.0');
-    const first = await eventually(() => infer(api), (r) => r?.version === '1.0.0', { what: 'version 1.0.0 serving', timeoutMs: 45_000 });
+    const first = (await eventually(() => infer(api), (r) => r?.version === '1.0.0', { what: 'version 1.0.0 serving', timeoutMs: 45_000 })) as Answer;
     expect(await infer(api)).toEqual({ ...first, cache: 'hit' });
 
     // Ask the same digit over and over while version 1.1.0 is installed and switched to.
