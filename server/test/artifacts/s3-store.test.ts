@@ -109,12 +109,13 @@ describe('S3 artifact store against a local S3-compatible server', () => {
     expect((await s3.keys()).filter((k) => k.startsWith('cut/'))).toEqual([]);
   });
 
-  it('refuses fewer bytes than announced and an oversize upload, keeping nothing of either', async () => {
+  it('refuses fewer bytes than announced, an oversize upload and an empty one, keeping nothing of any', async () => {
     const store = await open({ prefix: 'refused/' });
     const short = randomBytes(1000);
     await expectCode(store.put(Readable.from([short]), { maxBytes: MiB, expectedLength: 2000 }), 'FLT_ARTIFACT_INCOMPLETE');
     const big = randomBytes(2 * MiB);
     await expectCode(store.put(Readable.from([big.subarray(0, MiB), big.subarray(MiB)]), { maxBytes: MiB }), 'FLT_ARTIFACT_TOO_LARGE');
+    await expectCode(store.put(Readable.from([]), { maxBytes: MiB }), 'FLT_BAD_REQUEST');
     expect(await store.stat(sha(short))).toBeNull();
     expect((await s3.keys()).filter((k) => k.startsWith('refused/'))).toEqual([]);
   });
