@@ -65,6 +65,8 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
 function startServer(mode: Mode, brokerUrl?: string): Promise<{ child: ChildProcess; info: Ready }> {
   const args = mode === 'external' ? ['external', brokerUrl!, ADMIN_USER, ADMIN_PASSWORD] : ['embedded'];
   const child = fork(join(here, 'broker', 'server-host.ts'), args, { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A send to a server that died is reported as a failed run, not an unhandled 'error' event.
+  child.on('error', (err) => console.error(`[${mode}] server process: ${String(err)}`));
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, info: m as Ready }));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
@@ -186,16 +188,19 @@ async function measureFanout(info: Ready, devices: SimDevice[], version: string)
 
 async function runOnce(mode: Mode, n: number, rep: number, enrollProgress: Array<{ enrolled: number; ms: number }>) {
   const stops: Array<() => Promise<void>> = [];
-  let mosquittoPid: number | null = null;
-  let brokerUrl: string | undefined;
-  if (mode === 'external') {
-    const m = await startMosquitto((fn) => stops.push(fn));
-    brokerUrl = m.url;
-    mosquittoPid = childPidByName('mosquitto');
-  }
-  const { child, info } = await startServer(mode, brokerUrl);
   const devices: SimDevice[] = [];
+  let child: ChildProcess | null = null;
   try {
+    let mosquittoPid: number | null = null;
+    let brokerUrl: string | undefined;
+    if (mode === 'external') {
+      const m = await startMosquitto((fn) => stops.push(fn));
+      brokerUrl = m.url;
+      mosquittoPid = childPidByName('mosquitto');
+    }
+    const started = await startServer(mode, brokerUrl);
+    child = started.child;
+    const info = started.info;
     const version = `1.0.${rep}`;
     await publishRelease(info, version);
     const mosqRssEmpty = mosquittoPid ? rssOf(mosquittoPid) : 0;
@@ -253,7 +258,7 @@ async function runOnce(mode: Mode, n: number, rep: number, enrollProgress: Array
     };
   } finally {
     await pool(devices.length, 500, (i) => devices[i]!.close());
-    await stopServer(child);
+    if (child) await stopServer(child);
     for (const stop of stops) await stop();
   }
 }
