@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { HttpContext } from './context.ts';
@@ -33,7 +33,8 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
     // never reach the error handler; they get an FLT_ code here.
     frameworkErrors: (err, _request, reply) => {
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
-      void reply.status(status).send({ code: 'FLT_BAD_REQUEST', message: err.message });
+      // The router's reply is typed for a generic route; these answers carry the catalogue's body.
+      void (reply as unknown as FastifyReply).status(status).send({ code: 'FLT_BAD_REQUEST', message: err.message });
     },
   });
   app.decorateRequest('principal', null);
