@@ -13,6 +13,8 @@ import { OnnxRuntimeBackend, type OnnxRuntimeBackendOptions } from '../onnx/onnx
 import type { InferenceBackend, LoadSpec, LoadedModel, Tensor, TensorSpec } from '../types.ts';
 import type { InferenceObserver } from '../drift-summary.ts';
 import { validateInputs } from '../validate-inputs.ts';
+import { ResultCache, resultCacheKey, type ResultCacheConfig } from '../result-cache.ts';
+import { ResultCacheMetrics } from './result-cache-metrics.ts';
 import { InferenceMetrics } from './inference-metrics.ts';
 
 export interface InferOptions {
@@ -32,6 +34,8 @@ export interface InferResult {
   provider: ExecutionProvider;
   /** From accepting the request to its answer, on this thread. */
   latencyMs: number;
+  /** Set when the model has a result cache: whether this answer came from it. */
+  cache?: 'hit' | 'miss';
 }
 
 export interface StageOptions {
@@ -86,6 +90,8 @@ export interface InferenceServiceOptions {
   closeTimeoutMs?: number;
   /** Warm-up runs before a staged version's self-test (default 3). */
   warmupRuns?: number;
+  /** Result cache of the active version, off by default: one config for every model, or per model name. */
+  cache?: ResultCacheConfig | ((model: string) => ResultCacheConfig | undefined);
   /** Sees each request's inputs and, on success, its outputs (drift monitoring). */
   observer?: InferenceObserver;
 }
@@ -119,6 +125,8 @@ export class InferenceService {
   private readonly timers = new WeakMap<LoadedModel, { observe(v: number): void }>();
   private readonly depth = new Map<string, number>();
   private readonly metrics: InferenceMetrics;
+  private readonly caches = new Map<string, ResultCache>();
+  private readonly cacheMetrics: ResultCacheMetrics;
   private readonly opts: InferenceServiceOptions;
   private readonly now: () => number;
   private closing: Promise<void> | undefined;
@@ -127,6 +135,7 @@ export class InferenceService {
     this.opts = opts;
     this.registry = opts.registry ?? new Registry();
     this.metrics = new InferenceMetrics(this.registry, () => this.depth);
+    this.cacheMetrics = new ResultCacheMetrics(this.registry, () => this.cacheViews());
     this.now = opts.now ?? (() => performance.now());
     const events: OnnxLoadedModelEvents = {
       onWorkerExit: ({ model, version }) => this.metrics.workerRestarts.inc({ model, version }),
@@ -150,6 +159,8 @@ export class InferenceService {
       throw this.countError(model, asFlotillaError(err));
     }
     const host = this.hosts.get(model) as ModelHost;
+    const cached = this.cacheLookup(host, loaded, inputs, opts.outputs);
+    if (cached?.hit) return { outputs: cached.hit, model, version: loaded.version, provider: loaded.provider, latencyMs: this.now() - start, cache: 'hit' };
     this.depth.set(model, (this.depth.get(model) ?? 0) + 1);
     try {
       const batcher = this.batcherFor(loaded);
@@ -161,8 +172,9 @@ export class InferenceService {
       const latencyMs = this.now() - start;
       this.observe(loaded, latencyMs);
       host.record(loaded, latencyMs);
+      if (cached) cached.cache.set(cached.key, outputs, cached.epoch);
       observed?.(outputs);
-      return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs };
+      return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs, ...(cached && { cache: 'miss' as const }) };
     } catch (err) {
       const error = this.countError(model, asFlotillaError(err));
       host.record(loaded, this.now() - start, error.code);
@@ -215,6 +227,7 @@ export class InferenceService {
   activate(model: string): SwitchResult {
     this.assertOpen();
     const result = this.requireHost(model).activate();
+    this.clearCache(model);
     this.metrics.swaps.inc({ model });
     return result;
   }
@@ -223,6 +236,7 @@ export class InferenceService {
   rollback(model: string): SwitchResult {
     this.assertOpen();
     const result = this.requireHost(model).rollback();
+    this.clearCache(model);
     this.metrics.rollbacks.inc({ model });
     return result;
   }
@@ -241,7 +255,11 @@ export class InferenceService {
     await Promise.allSettled(targets.map((m) => this.batchers.get(m)?.drain()));
     await host.unload(version);
     for (const m of targets) this.batchers.delete(m);
-    if (host.empty) this.hosts.delete(model);
+    if (!host.activeModel) this.clearCache(model);
+    if (host.empty) {
+      this.hosts.delete(model);
+      this.caches.delete(model);
+    }
   }
 
   /** The active version's requests, errors and latency percentiles since it became active. */
@@ -312,6 +330,47 @@ export class InferenceService {
     const batcher = new MicroBatcher(loaded, config, (rows) => this.metrics.batchRows.observe({ model: loaded.model }, rows));
     this.batchers.set(loaded, batcher);
     return batcher;
+  }
+
+  /**
+   * The model's result cache for a request the active version serves (a request naming another
+   * version bypasses it): a hit, or the key and epoch to store the answer under. The epoch is read
+   * in the same turn as the version was selected, so an answer that returns after a switch is refused.
+   */
+  private cacheLookup(host: ModelHost, loaded: LoadedModel, inputs: readonly Tensor[], outputs: readonly string[] | undefined): { cache: ResultCache; key: string; epoch: number; hit?: Tensor[] } | undefined {
+    if (loaded !== host.activeModel) return undefined;
+    let cache = this.caches.get(host.model);
+    if (!cache) {
+      const c = this.opts.cache;
+      const config = typeof c === 'function' ? c(host.model) : c;
+      if (!config || config.maxBytes <= 0) return undefined;
+      cache = new ResultCache(config, () => this.cacheMetrics.evictions.inc({ model: host.model }));
+      this.caches.set(host.model, cache);
+    }
+    const key = resultCacheKey(loaded.version, inputs, outputs);
+    const hit = cache.get(key);
+    const labels = { model: host.model, version: loaded.version };
+    if (hit) {
+      this.cacheMetrics.hits.inc(labels);
+      return { cache, key, epoch: cache.epoch, hit };
+    }
+    this.cacheMetrics.misses.inc(labels);
+    return { cache, key, epoch: cache.epoch };
+  }
+
+  /** Empties the model's cache in the same turn as its active version changes. */
+  private clearCache(model: string): void {
+    const cache = this.caches.get(model);
+    if (!cache) return;
+    cache.clear();
+    this.cacheMetrics.clears.inc({ model });
+  }
+
+  private *cacheViews(): Generator<{ model: string; version: string; stats: ReturnType<ResultCache['stats']> }> {
+    for (const [model, cache] of this.caches) {
+      const version = this.hosts.get(model)?.activeModel?.version;
+      if (version !== undefined) yield { model, version, stats: cache.stats() };
+    }
   }
 
   private observe(loaded: LoadedModel, latencyMs: number): void {
