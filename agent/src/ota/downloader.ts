@@ -7,6 +7,8 @@ import { sleep, type Timers } from '../runtime/timers.ts';
 import { fsyncDir } from '../storage/fsync-dir.ts';
 import { ArtifactWriter } from './artifact-writer.ts';
 
+/** Answers that send the download to a presigned URL (object storage). */
+const REDIRECTS = new Set([302, 303, 307, 308]);
 /** undici's response buffer. */
 const BODY_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -166,7 +168,17 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           headers['if-range'] = `"${expected.sha256}"`;
         }
         // A large body buffer lets undici hand over big chunks (its 64 KiB default made it half as fast as curl here).
-        const res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0, highWaterMark: BODY_BUFFER_BYTES });
+        let res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0, highWaterMark: BODY_BUFFER_BYTES });
+        // A server on object storage answers an entitled device with a short-lived presigned URL
+        // (one hop). The bucket gets only the Range: the device credential stays with the server, and
+        // the bucket's ETag is not the sha256, so an If-Range there could never match.
+        if (REDIRECTS.has(res.statusCode) && typeof res.headers.location === 'string') {
+          await res.body.dump();
+          const location = new URL(res.headers.location, opts.url);
+          if (location.protocol !== 'https:' && location.protocol !== 'http:') throw new FlotillaError('FLT_OTA_DOWNLOAD_FAILED', `artifact redirect to ${location.protocol} refused`);
+          const hop: Record<string, string> = headers.range ? { range: headers.range } : {};
+          res = await request(location, { method: 'GET', headers: hop, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0, highWaterMark: BODY_BUFFER_BYTES });
+        }
         progress();
         if (res.statusCode === 200 && have > 0) {
           // The server sent the whole file (range ignored or If-Range failed): take it from the start.
