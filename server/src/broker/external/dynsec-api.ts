@@ -66,6 +66,9 @@ export class DynsecApi {
     const ids = commands.map(() => `${this.#prefix}-${++this.#seq}`);
     // Gathered before the publish is awaited, so a close() meanwhile never leaves a rejection unhandled.
     const answers = Promise.all(ids.map((id, i) => this.#await(id, commands[i]!.command)));
+    // A command can time out while the publish is still being awaited: without a handler attached
+    // now, that rejection would count as unhandled and end the process.
+    answers.catch(() => undefined);
     const body = { commands: commands.map((c, i) => ({ ...c, correlationData: ids[i] })) };
     try {
       await this.#transport.publish(DYNSEC_TOPIC, Buffer.from(JSON.stringify(body)));
