@@ -8,6 +8,7 @@
  * after the local int8 run (what an application sees for a hard example). Calls are sequential, so
  * the figures are latencies, not throughput; the three clients take turns in blocks.
  */
+import { randomUUID } from 'node:crypto';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH_HEADER } from '@flotilla/kserve';
 import { Pool } from 'undici';
 import { CloudClient } from '../../src/escalation/cloud-client.ts';
@@ -55,8 +56,11 @@ export async function runAddedLatency(o: AddedLatencyOptions): Promise<AddedLate
   escalators.afterLocal.configure({ [o.localModel]: { policy: { auditRate: 1, cloudModel: o.cloudModel, budgetMs: o.budgetMs }, routes } });
   const path = `/v2/models/${encodeURIComponent(o.cloudModel)}/infer`;
 
+  // Unique ids: the pool replays an answer for a repeated request id (its idempotency cache).
+  const run = randomUUID();
+  let calls = 0;
   const callDirect = async (i: number): Promise<void> => {
-    const enc = encodeInferRequest({ id: `direct-${i}`, inputs: o.inputs(i), binaryOutput: true }, { binaryInputs: true });
+    const enc = encodeInferRequest({ id: `direct-${run}-${calls++}`, inputs: o.inputs(i), binaryOutput: true }, { binaryInputs: true });
     const headers: Record<string, string> = { 'content-type': enc.contentType };
     if (enc.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(enc.headerLength);
     const res = await direct.request({ method: 'POST', path, headers, body: enc.body });
