@@ -3,7 +3,7 @@ import { Agent } from './agent.ts';
 import { loadAgentConfig } from './config/load.ts';
 import { cacheConfigFor } from './config/schema.ts';
 import { Registry } from 'prom-client';
-import { CloudClient, Escalator, type EnqueueEvent } from './escalation/index.ts';
+import { CloudClient, Escalator, EscalationMetrics, type EnqueueEvent } from './escalation/index.ts';
 import { PendingApplier, type DesiredStateApplier } from './state/applier.ts';
 import { InferenceService } from './inference/service/inference-service.ts';
 import { DriftRecorder } from './inference/drift-summary.ts';
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     cloud,
     logger: logger.child({ part: 'escalation' }),
     enqueueEvent: (kind, data, opts) => hardExamples.sink?.(kind, data, opts),
+    metrics: new EscalationMetrics(inferenceMetrics),
   });
   const models = manager ?? new PendingApplier();
   const applier: DesiredStateApplier = {

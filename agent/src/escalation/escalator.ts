@@ -6,6 +6,7 @@ import type { LocalInference, LocalInferResult, LocalModelStatus } from '../loca
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.ts';
 import type { CloudAnswer, CloudClient } from './cloud-client.ts';
 import { HARD_EXAMPLE_EVENT, hardExampleData, type EnqueueEvent } from './hard-example.ts';
+import type { EscalationMetrics } from './escalation-metrics.ts';
 import { DEFAULT_BUDGET_MS, decideAfter, decideBefore, type AnsweredBy, type Decision, type EscalationPolicy, type EscalationReason, type Random } from './policy.ts';
 
 export interface EscalatorOptions {
@@ -32,6 +33,8 @@ export interface EscalatorOptions {
    */
   lateAnswers?: { windowMs?: number; maxPending?: number };
   logger?: Pick<Logger, 'warn'>;
+  /** Counts escalations for Prometheus (`flotilla_agent_escalations_total`). */
+  metrics?: EscalationMetrics;
 }
 
 /** A local-API answer that also says where it was answered and why. */
@@ -77,6 +80,7 @@ export class Escalator implements LocalInference {
   readonly #logger: Pick<Logger, 'warn'> | undefined;
   readonly #lateWindowMs: number;
   readonly #maxLate: number;
+  readonly #metrics: EscalationMetrics | undefined;
   #config = new Map<string, ModelEscalation>();
   readonly #stats: EscalatorStats = { answered: { edge: 0, cloud: 0, 'edge-fallback': 0 }, examplesKept: 0, examplesLost: 0, lateAnswers: 0, lateMissed: 0, latePending: 0 };
   #closed = false;
@@ -92,6 +96,7 @@ export class Escalator implements LocalInference {
     this.#logger = opts.logger;
     this.#lateWindowMs = opts.lateAnswers?.windowMs ?? 30_000;
     this.#maxLate = opts.lateAnswers?.maxPending ?? 8;
+    this.#metrics = opts.metrics;
   }
 
   /** Takes the `escalation` section of a newly applied desired state (absent: escalate nothing). */
@@ -252,6 +257,7 @@ export class Escalator implements LocalInference {
 
   #answer(result: LocalInferResult, answeredBy: AnsweredBy, reason: EscalationReason, extra: { requestId?: string; error?: string; cloud?: CloudAnswer } = {}): EscalatedResult {
     this.#stats.answered[answeredBy]++;
+    this.#metrics?.answered(result.model, result.version, answeredBy);
     const parameters: Record<string, string | number | boolean> = { flotilla_answered_by: answeredBy, flotilla_policy: reason.policy };
     if (reason.value !== undefined) parameters.flotilla_value = reason.value;
     if (reason.threshold !== undefined) parameters.flotilla_threshold = reason.threshold;

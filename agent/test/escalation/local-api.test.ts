@@ -1,4 +1,7 @@
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EscalationMetrics } from '../../src/escalation/escalation-metrics.ts';
+import type { Tensor } from '../../src/inference/types.ts';
 import { buildLocalApi } from '../../src/local-api/build-local-api.ts';
 import { CLOUD_ANSWER, makeEscalator } from './fixtures.ts';
 import { startBlackhole, startTestPool } from './kserve-test-pool.ts';
@@ -8,6 +11,7 @@ afterEach(async () => {
   await Promise.allSettled(cleanups.splice(0).map((c) => c()));
 });
 
+const tensors = (p: number): Tensor[] => [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: Float32Array.of(p, 0, 0, 0) }];
 const body = (p: number) => ({ id: 'app-1', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [p, 0, 0, 0] }] });
 
 describe('local KServe API through the escalator', () => {
@@ -26,6 +30,24 @@ describe('local KServe API through the escalator', () => {
     expect(cloud.json()).toMatchObject({ id: 'app-1', parameters: { flotilla_answered_by: 'cloud', flotilla_policy: 'max-prob', flotilla_threshold: 0.8 }, outputs: [{ data: [0, 1, 0] }] });
     // The application's own id stays its own; the cloud saw the escalator's idempotency id.
     expect(pool.requests[0]!.id).not.toBe('app-1');
+  });
+
+  it('counts escalations by model version and who answered, and not the requests the edge kept', async () => {
+    const pool = await startTestPool(() => CLOUD_ANSWER());
+    cleanups.push(() => pool.close());
+    const hole = await startBlackhole();
+    cleanups.push(() => hole.close());
+    const registry = new Registry();
+    const metrics = new EscalationMetrics(registry);
+    const { escalator } = makeEscalator({ maxProbBelow: 0.8, budgetMs: 80 }, [{ pool: 'p', endpoints: [pool.url] }], { escalator: { metrics } });
+    await escalator.infer('digits', tensors(0.95));
+    await escalator.infer('digits', tensors(0.4));
+    escalator.configure({ digits: { policy: { maxProbBelow: 0.8, budgetMs: 80 }, routes: [{ pool: 'silent', endpoints: [hole.url] }] } });
+    await escalator.infer('digits', tensors(0.4));
+    const text = await registry.metrics();
+    expect(text).toMatch(/flotilla_agent_escalations_total\{model="digits",version="[^"]+",answered_by="cloud"\} 1/);
+    expect(text).toMatch(/flotilla_agent_escalations_total\{model="digits",version="[^"]+",answered_by="edge-fallback"\} 1/);
+    expect(text).not.toMatch(/answered_by="edge"/);
   });
 
   it('answers a request whose cloud endpoint is silent with the local result marked edge-fallback', async () => {
