@@ -1,5 +1,14 @@
 import type { Golden } from '@flotilla/modelkit';
-import { FlotillaError, type DesiredState, type ExecutionProvider, type ModelHealth, type ReportedState, type VersionMetadata } from '@flotilla/protocol';
+import {
+  FlotillaError,
+  type DesiredState,
+  type ExecutionProvider,
+  type ModelHealth,
+  type ReportedState,
+  type ShadowGate,
+  type ShadowReport,
+  type VersionMetadata,
+} from '@flotilla/protocol';
 import {
   assertVariantCompatible,
   expectedArtifact,
@@ -39,7 +48,7 @@ type ReportedModel = ReportedModels[string] & {
 type DesiredEntry = DesiredState['models'][string] & { variant?: unknown };
 
 /** The slice of the inference service the OTA code drives. */
-export type OtaInference = Pick<InferenceService, 'stage' | 'activate' | 'rollback' | 'load' | 'unload' | 'health' | 'status'>;
+export type OtaInference = Pick<InferenceService, 'stage' | 'activate' | 'rollback' | 'load' | 'unload' | 'health' | 'status' | 'startShadow' | 'stopShadow' | 'shadowReport'>;
 
 /** What the manager needs from the running agent; wired once with `attach()`. */
 export interface OtaHost {
@@ -72,11 +81,18 @@ interface Job {
 /** Failures that may pass by themselves: retried with backoff instead of being held against the release. */
 const PASSING = new Set(['FLT_OTA_DOWNLOAD_FAILED', 'FLT_OTA_DOWNLOAD_STALLED', 'FLT_OTA_DISK_FULL', 'FLT_OTA_UNTRUSTED', 'FLT_OTA_UNKNOWN_MODEL']);
 /** Failures of the build itself: remembered, so the same version is not installed again and again. */
-const STICKY = new Set(['FLT_OTA_LOAD_FAILED', 'FLT_OTA_SELFTEST_FAILED', 'FLT_OTA_HEALTH_FAILED', 'FLT_OTA_INCOMPATIBLE']);
+const STICKY = new Set(['FLT_OTA_LOAD_FAILED', 'FLT_OTA_SELFTEST_FAILED', 'FLT_OTA_HEALTH_FAILED', 'FLT_OTA_INCOMPATIBLE', 'FLT_OTA_SHADOW_DISAGREED']);
 
 function jobKey(entry: DesiredEntry | { version: string }): string {
   const w = activationWindowOf(entry as Record<string, unknown>);
-  return JSON.stringify([entry.version, w.activateAfter ?? null, w.activateBefore ?? null]);
+  return JSON.stringify([entry.version, w.activateAfter ?? null, w.activateBefore ?? null, shadowGateOf(entry) ?? null]);
+}
+
+/** The entry's shadow gate when it is well formed (the desired state was validated; this guards direct callers). */
+function shadowGateOf(entry: DesiredEntry | { version: string }): ShadowGate | undefined {
+  const g = (entry as { shadow?: unknown }).shadow as Partial<ShadowGate> | undefined;
+  if (!g || typeof g.share !== 'number' || typeof g.minSamples !== 'number' || typeof g.minAgreement !== 'number') return undefined;
+  return { share: g.share, minSamples: g.minSamples, minAgreement: g.minAgreement };
 }
 
 function errorCode(err: unknown): string {
@@ -331,7 +347,7 @@ export class ModelManager implements DesiredStateApplier {
       this.#startJob(name, key, async (jobSignal) => {
         await sleep(this.#timers, decision.ms, jobSignal);
         if (jobSignal.aborted) return;
-        await this.#install(name, c, g, jobSignal);
+        await this.#install(name, c, g, key, shadowGateOf(entry), jobSignal);
       });
       return;
     }
@@ -340,7 +356,7 @@ export class ModelManager implements DesiredStateApplier {
       this.#set(name, { ...this.#serving(name), state: 'verified', target: want, activateBefore: decision.before, waiting: 'maintenance-window' });
       return;
     }
-    await this.#install(name, candidate, golden, signal);
+    await this.#install(name, candidate, golden, key, shadowGateOf(entry), signal);
   }
 
   async #fetchAndVerify(name: string, entry: DesiredEntry, signal?: AbortSignal): Promise<{ entry: SlotEntry; golden: Golden | undefined }> {
@@ -439,8 +455,12 @@ export class ModelManager implements DesiredStateApplier {
     return { entry: slot, golden };
   }
 
-  /** Load, warm up, self-test, switch, commit; then the health window runs as a background job. */
-  async #install(name: string, candidate: SlotEntry, golden: Golden | undefined, signal?: AbortSignal): Promise<void> {
+  /**
+   * Load, warm up, self-test, (hold in shadow when the entry has a gate), switch, commit; then the
+   * health window runs as a background job. Without a job signal the shadow hold becomes the
+   * model's background job, so apply() does not wait for live traffic.
+   */
+  async #install(name: string, candidate: SlotEntry, golden: Golden | undefined, key: string, shadow: ShadowGate | undefined, signal?: AbortSignal): Promise<void> {
     const slots = this.store.slots(name);
     this.store.saveSlots({ ...slots, pending: candidate });
     const status = this.#inference.status().find((s) => s.model === name);
@@ -463,6 +483,67 @@ export class ModelManager implements DesiredStateApplier {
       this.store.saveSlots({ ...this.store.slots(name), pending: null });
       return;
     }
+    // A revert to the previous slot skips the gate: that version has served here before.
+    if (shadow && !quickRevert) {
+      if (!signal) {
+        this.#startJob(name, key, async (jobSignal) => {
+          if (await this.#holdInShadow(name, candidate, shadow, jobSignal)) await this.#switchTo(name, candidate, false, fromVersion);
+        });
+        return;
+      }
+      if (!(await this.#holdInShadow(name, candidate, shadow, signal))) return;
+    }
+    await this.#switchTo(name, candidate, quickRevert, fromVersion);
+  }
+
+  /**
+   * Mirrors live requests to the staged candidate until the gate has `minSamples`, reporting the run
+   * as it grows. True: the candidate agreed enough and may be activated. False: it was refused
+   * (unloaded, failure recorded as FLT_OTA_SHADOW_DISAGREED) or the hold was cancelled.
+   */
+  async #holdInShadow(name: string, candidate: SlotEntry, gate: ShadowGate, signal: AbortSignal): Promise<boolean> {
+    const version = candidate.version;
+    this.#inference.startShadow(name, { share: gate.share });
+    this.#event('ota.shadow', { model: name, version, share: gate.share, minSamples: gate.minSamples, minAgreement: gate.minAgreement });
+    let shown = -1;
+    let report: ShadowReport | null = null;
+    for (;;) {
+      report = this.#inference.shadowReport(name);
+      if (!report || report.candidate !== version) {
+        this.#inference.stopShadow(name);
+        throw new FlotillaError('FLT_OTA_LOAD_FAILED', `the shadow run of ${name}@${version} stopped before its gate decided`);
+      }
+      if (report.samples !== shown) {
+        shown = report.samples;
+        this.#set(name, { ...this.#serving(name), state: 'installed', target: version, waiting: 'shadow', shadow: report });
+      }
+      if (report.samples >= gate.minSamples) break;
+      await sleep(this.#timers, this.config.health.pollMs, signal);
+      if (signal.aborted) {
+        this.#inference.stopShadow(name);
+        await this.#dropStaged(name, version);
+        this.store.saveSlots({ ...this.store.slots(name), pending: null });
+        return false;
+      }
+    }
+    const final = this.#inference.stopShadow(name) ?? report;
+    const agreement = final.agreement ?? 0;
+    if (agreement >= gate.minAgreement) {
+      this.#event('ota.shadow-passed', { model: name, version, samples: final.samples, agreement, meanAbsDiff: final.meanAbsDiff });
+      return true;
+    }
+    const code = 'FLT_OTA_SHADOW_DISAGREED';
+    await this.#dropStaged(name, version);
+    this.store.saveSlots({ ...this.store.slots(name), pending: null });
+    this.store.recordFailure(name, version, code);
+    this.#logger.warn({ model: name, version, samples: final.samples, agreement, minAgreement: gate.minAgreement }, 'candidate disagreed in its shadow run: not activated');
+    this.#event('ota.failed', { model: name, version, code, samples: final.samples, agreement, meanAbsDiff: final.meanAbsDiff, minAgreement: gate.minAgreement });
+    this.#set(name, { ...this.#serving(name), state: 'failed', error: code, target: version, shadow: final });
+    return false;
+  }
+
+  /** The switch and its commit, then the health window. */
+  async #switchTo(name: string, candidate: SlotEntry, quickRevert: boolean, fromVersion: string | null): Promise<void> {
     // The switch: one assignment in the inference host (in-flight requests finish on the old
     // version), then one transaction that makes it the committed active slot.
     if (quickRevert) this.#inference.rollback(name);

@@ -255,6 +255,9 @@ describe('ModelManager: slots, rollback and recovery', () => {
         load: (s, o) => inf.load(s, o),
         unload: (m, v) => inf.unload(m, v),
         status: () => inf.status(),
+        startShadow: (m, o) => inf.startShadow(m, o),
+        stopShadow: (m) => inf.stopShadow(m),
+        shadowReport: (m) => inf.shadowReport(m),
         // 1.1.0 answers with errors; 1.0.0 is fine.
         health: (m) => {
           const real = inf.health(m);

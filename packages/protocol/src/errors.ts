@@ -82,6 +82,8 @@ export const ERRORS = {
   FLT_OTA_SELFTEST_FAILED: { status: 422, message: 'The new model version failed its golden self-test; the previous version keeps serving' },
   FLT_OTA_HEALTH_FAILED: { status: 422, message: 'The new model version failed its health window after the switch and was rolled back' },
   FLT_OTA_UNTRUSTED: { status: 409, message: 'The device has no pinned release-signing keys yet, or a key rotation could not be applied' },
+  // Shadow gate (docs/ota.md, "Shadow runs")
+  FLT_OTA_SHADOW_DISAGREED: { status: 422, message: 'The candidate disagreed with the active version on live traffic in its shadow run and was not activated' },
 
   // KServe v2 wire codec (packages/kserve), the agent's local inference API and its KServe sidecar backend
   FLT_KSERVE_MALFORMED: { status: 400, message: 'The inference body is not JSON, or its binary framing (Inference-Header-Content-Length) is broken' },

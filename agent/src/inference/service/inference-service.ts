@@ -15,6 +15,8 @@ import type { InferenceObserver } from '../drift-summary.ts';
 import { validateInputs } from '../validate-inputs.ts';
 import { ResultCache, resultCacheKey, type ResultCacheConfig } from '../result-cache.ts';
 import { ResultCacheMetrics } from './result-cache-metrics.ts';
+import { ShadowRun, cloneTensors, type ShadowOptions } from '../shadow.ts';
+import type { ShadowReport } from '@flotilla/protocol';
 import { InferenceMetrics } from './inference-metrics.ts';
 
 export interface InferOptions {
@@ -94,6 +96,14 @@ export interface InferenceServiceOptions {
   cache?: ResultCacheConfig | ((model: string) => ResultCacheConfig | undefined);
   /** Sees each request's inputs and, on success, its outputs (drift monitoring). */
   observer?: InferenceObserver;
+  /** Draws which requests a shadow run mirrors (tests pin it); Math.random by default. */
+  random?: () => number;
+}
+
+/** A mirror taken for one request: the run it counts toward and the staged candidate it runs on. */
+interface Mirror {
+  run: ShadowRun;
+  candidate: LoadedModel;
 }
 
 function asFlotillaError(err: unknown): FlotillaError {
@@ -126,6 +136,7 @@ export class InferenceService {
   private readonly depth = new Map<string, number>();
   private readonly metrics: InferenceMetrics;
   private readonly caches = new Map<string, ResultCache>();
+  private readonly shadows = new Map<string, ShadowRun>();
   private readonly cacheMetrics: ResultCacheMetrics;
   private readonly opts: InferenceServiceOptions;
   private readonly now: () => number;
@@ -161,6 +172,9 @@ export class InferenceService {
     const host = this.hosts.get(model) as ModelHost;
     const cached = this.cacheLookup(host, loaded, inputs, opts.outputs);
     if (cached?.hit) return { outputs: cached.hit, model, version: loaded.version, provider: loaded.provider, latencyMs: this.now() - start, cache: 'hit' };
+    const mirror = opts.version === undefined ? this.takeMirror(host, loaded) : undefined;
+    // Transferred inputs are detached once the worker has them, so the mirror needs its own copy.
+    const mirrorInputs = mirror && opts.transferInputs ? cloneTensors(inputs) : inputs;
     this.depth.set(model, (this.depth.get(model) ?? 0) + 1);
     try {
       const batcher = this.batcherFor(loaded);
@@ -174,8 +188,10 @@ export class InferenceService {
       host.record(loaded, latencyMs);
       if (cached) cached.cache.set(cached.key, outputs, cached.epoch);
       observed?.(outputs);
+      if (mirror) this.runMirror(mirror, mirrorInputs, opts.outputs, outputs, latencyMs);
       return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs, ...(cached && { cache: 'miss' as const }) };
     } catch (err) {
+      mirror?.run.release();
       const error = this.countError(model, asFlotillaError(err));
       host.record(loaded, this.now() - start, error.code);
       throw error;
@@ -223,9 +239,39 @@ export class InferenceService {
     return { model: spec.model, version: spec.version, provider: loaded.provider, backend: backend.kind, selfTest: result };
   }
 
+  /**
+   * Starts mirroring `share` of the model's requests to its staged version (docs/ota.md, "Shadow
+   * runs"). Answers keep coming from the active version: a mirror starts after the answer, runs
+   * beside the next requests and is dropped when `maxInFlight` mirrors are already running.
+   */
+  startShadow(model: string, opts: ShadowOptions): ShadowReport {
+    this.assertOpen();
+    const staged = this.requireHost(model).stagedModel;
+    if (!staged) throw new FlotillaError('FLT_INFER_UNKNOWN_MODEL', `${model} has no staged version to shadow`, { model });
+    this.shadows.get(model)?.stop();
+    const run = new ShadowRun(staged.version, opts, this.opts.random);
+    this.shadows.set(model, run);
+    return run.stats.report();
+  }
+
+  /** The model's shadow run so far, or null when none runs. */
+  shadowReport(model: string): ShadowReport | null {
+    return this.shadows.get(model)?.stats.report() ?? null;
+  }
+
+  /** Stops mirroring; returns the run's final report (null when none ran). Mirrors already running finish uncounted. */
+  stopShadow(model: string): ShadowReport | null {
+    const run = this.shadows.get(model);
+    if (!run) return null;
+    run.stop();
+    this.shadows.delete(model);
+    return run.stats.report();
+  }
+
   /** Switches the model to its staged version; the next request goes there. */
   activate(model: string): SwitchResult {
     this.assertOpen();
+    this.stopShadow(model);
     const result = this.requireHost(model).activate();
     this.clearCache(model);
     this.metrics.swaps.inc({ model });
@@ -235,6 +281,7 @@ export class InferenceService {
   /** Switches the model back to its previous version. */
   rollback(model: string): SwitchResult {
     this.assertOpen();
+    this.stopShadow(model);
     const result = this.requireHost(model).rollback();
     this.clearCache(model);
     this.metrics.rollbacks.inc({ model });
@@ -251,6 +298,7 @@ export class InferenceService {
   async unload(model: string, version?: string): Promise<void> {
     const host = this.requireHost(model);
     const targets = [host.activeModel, host.previousModel, host.stagedModel].filter((m): m is LoadedModel => m !== undefined && (version === undefined || m.version === version));
+    if (targets.includes(host.stagedModel as LoadedModel)) this.stopShadow(model);
     if (version !== undefined && targets.length === 0) throw new FlotillaError('FLT_INFER_UNKNOWN_MODEL', `${model}@${version} is not loaded`);
     await Promise.allSettled(targets.map((m) => this.batchers.get(m)?.drain()));
     await host.unload(version);
@@ -330,6 +378,27 @@ export class InferenceService {
     const batcher = new MicroBatcher(loaded, config, (rows) => this.metrics.batchRows.observe({ model: loaded.model }, rows));
     this.batchers.set(loaded, batcher);
     return batcher;
+  }
+
+  /** A mirror for a request the active version serves, when the model's shadow run takes it. */
+  private takeMirror(host: ModelHost, loaded: LoadedModel): Mirror | undefined {
+    const run = this.shadows.get(host.model);
+    const candidate = host.stagedModel;
+    if (!run || !candidate || candidate.version !== run.candidate || loaded !== host.activeModel) return undefined;
+    return run.take() ? { run, candidate } : undefined;
+  }
+
+  /** Runs the candidate on the same inputs after the answer left; its outcome only feeds the run's counters. */
+  private runMirror(mirror: Mirror, inputs: readonly Tensor[], outputs: readonly string[] | undefined, activeOutputs: Tensor[], activeMs: number): void {
+    const start = this.now();
+    mirror.candidate
+      .infer(inputs, outputs ? { outputs } : {})
+      .then(
+        (candidateOutputs) => mirror.run.stats.record(activeOutputs, candidateOutputs, activeMs, this.now() - start),
+        // A candidate that fails on live inputs never counts as agreeing.
+        () => mirror.run.stats.fail(),
+      )
+      .finally(() => mirror.run.release());
   }
 
   /**

@@ -1,10 +1,27 @@
 import { Type, type Static } from 'typebox';
 import { Generation, Name, Timestamp, Version, strict } from './common.ts';
 
+/**
+ * Shadow gate of a candidate (docs/ota.md, "Shadow runs"): the device loads the candidate beside the
+ * active version, mirrors `share` of live requests to it (answers always come from the active one),
+ * and activates it only once `minSamples` mirrored requests agree on top-1 at least `minAgreement`.
+ */
+export const ShadowGate = Type.Object(
+  {
+    share: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+    minSamples: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    minAgreement: Type.Number({ minimum: 0, maximum: 1 }),
+  },
+  strict,
+);
+export type ShadowGate = Static<typeof ShadowGate>;
+
 /** What the server wants one model on the device to be. */
 export const DesiredModel = Type.Object(
   {
     version: Version,
+    /** Hold the candidate in shadow until it proves itself on live traffic. */
+    shadow: Type.Optional(ShadowGate),
   },
   { additionalProperties: true },
 );
@@ -95,6 +112,24 @@ export const ModelRunState = Type.Union([
   Type.Literal('failed'),
 ]);
 
+/** A shadow run so far: mirrored requests, top-1 agreement, output distance, latency of each version. */
+export const ShadowReport = Type.Object(
+  {
+    candidate: Version,
+    samples: Type.Integer({ minimum: 0 }),
+    /** Share of samples where both versions picked the same top-1 class (null before the first). */
+    agreement: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()]),
+    /** Mean absolute difference between the two versions' outputs, element by element. */
+    meanAbsDiff: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    activeP50Ms: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    candidateP50Ms: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    /** Mirrors dropped because the candidate was still busy with earlier ones. */
+    dropped: Type.Integer({ minimum: 0 }),
+  },
+  strict,
+);
+export type ShadowReport = Static<typeof ShadowReport>;
+
 /**
  * What the serving version did since it became active on the device (or since the agent restarted
  * with it): the server's rollout health gate compares devices on a new version with those still on
@@ -122,6 +157,8 @@ export const ReportedModel = Type.Object(
     error: Type.Optional(Type.String({ maxLength: 64 })),
     /** Health counters of `version` since its activation; absent when nothing serves or the agent does not count. */
     health: Type.Optional(ModelHealth),
+    /** The candidate's shadow run, while it is held in shadow and after the gate decided. */
+    shadow: Type.Optional(ShadowReport),
   },
   { additionalProperties: true },
 );

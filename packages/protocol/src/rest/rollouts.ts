@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { DEVICE_ID_PATTERN, LABEL_VALUE_PATTERN } from '../ids.ts';
 import { Labels, Name, Version, strict } from '../messages/common.ts';
+import { ShadowGate } from '../messages/state.ts';
 
 /**
  * REST shapes of staged rollouts (server/src/http/routes/rollouts.ts). Semantics in docs/rollouts.md.
@@ -33,6 +34,8 @@ export const RolloutStage = Type.Object(
     successThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 100 })),
     /** An operator must approve before this stage starts. */
     requireApproval: Type.Optional(Type.Boolean({ default: false })),
+    /** Devices of this stage hold the new version in shadow on live traffic and activate it only past this gate. */
+    shadow: Type.Optional(ShadowGate),
   },
   strict,
 );
