@@ -11,7 +11,7 @@ import { currentRatePerMin, notificationBudget } from './rate-ramp.ts';
 import { classifyReport } from './outcome.ts';
 import { MaintenanceWindowSchedule } from './cron-window.ts';
 import { matchTargets, newcomers } from './targets.ts';
-import { writeDesiredModel, type DesiredModelEntry, type DesiredPublisher } from './desired-writer.ts';
+import { withStageShadow, writeDesiredModel, type DesiredModelEntry, type DesiredPublisher } from './desired-writer.ts';
 import { noVariantResolver, type RolloutVariantResolver } from './variant-resolver.ts';
 import { assertReleasable, type ReleaseCatalog } from './release-check.ts';
 import { createRolloutMetrics, type RolloutMetrics } from './rollout-metrics.ts';
@@ -616,6 +616,7 @@ export class RolloutEngine {
     }
     const entry: DesiredModelEntry = { version: spec.version, rollout: r.id };
     if (variant) entry.variant = variant;
+    withStageShadow(entry, spec.stages[d.stage]);
     let activateAfter: number | null = null;
     if (spec.maintenanceWindow) {
       const w = this.#window(r.id, spec).currentOrNext(now);

@@ -1,4 +1,4 @@
-import { FlotillaError, RolloutSpec, type RolloutAbortRule, type RolloutTarget, type MaintenanceWindow } from '@flotilla/protocol';
+import { FlotillaError, RolloutSpec, type RolloutAbortRule, type RolloutTarget, type MaintenanceWindow, type ShadowGate } from '@flotilla/protocol';
 import type { HealthGateLimits } from './health-gate.ts';
 import { Compile } from 'typebox/compile';
 import { MaintenanceWindowSchedule } from './cron-window.ts';
@@ -9,7 +9,8 @@ export interface NormalizedSpec {
   target: RolloutTarget;
   model: string;
   version: string;
-  stages: Array<{ percent: number | null; count: number | null; bakeTimeSec: number; successThreshold: number; requireApproval: boolean }>;
+  /** `shadow`: devices of the stage hold the new version in shadow until it passes this gate (absent: no gate). */
+  stages: Array<{ percent: number | null; count: number | null; bakeTimeSec: number; successThreshold: number; requireApproval: boolean; shadow?: ShadowGate }>;
   rate: { baseRatePerMin: number; incrementFactor: number; incrementAfter: { notified: number | null; succeeded: number | null }; maxRatePerMin: number } | null;
   abortRules: Array<Required<RolloutAbortRule>>;
   perDeviceTimeoutSec: number;
@@ -53,6 +54,7 @@ export function normalizeSpec(input: unknown, now: number): NormalizedSpec {
       bakeTimeSec: s.bakeTimeSec ?? 0,
       successThreshold: s.successThreshold ?? 100,
       requireApproval: s.requireApproval ?? false,
+      ...(s.shadow ? { shadow: { share: s.shadow.share, minSamples: s.shadow.minSamples, minAgreement: s.shadow.minAgreement } } : {}),
     };
   });
   // Percent stages are cumulative, so they may not shrink; counts are compared only among counts.
