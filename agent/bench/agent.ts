@@ -3,7 +3,7 @@
  *
  * The agent's in-process inference figures: (a) overhead of InferenceService.infer over raw
  * session.run, (b) event-loop lag under back-to-back heavy inference, (c) hot swap at 200
- * requests/s, (d) result-cache cost per request. Prints each repetition and writes
+ * requests/s, (d) result-cache cost per request, (e) shadow-mode cost per request. Prints each repetition and writes
  * bench-results/agent-inprocess.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { runEventLoop } from './inprocess/event-loop.ts';
 import { runHotSwap } from './inprocess/hot-swap.ts';
 import { runOverhead } from './inprocess/overhead.ts';
 import { runCacheCost } from './inprocess/cache-cost.ts';
+import { runShadowCost } from './inprocess/shadow-cost.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.argv.includes('--quick');
@@ -46,6 +47,9 @@ try {
   console.log('(d) result-cache cost per request, tiny-mlp-fp32 batch 1');
   const cache = await runCacheCost({ modelPath: modelPath(dir, 'tiny-mlp-fp32'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 1000, reps });
 
+  console.log('(e) shadow-mode cost per request, mnist-edge-int8 batch 1, share 1.0');
+  const shadow = await runShadowCost({ modelPath: modelPath(dir, 'mnist-edge-int8'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 500, reps });
+
   const require = createRequire(import.meta.url);
   const result = {
     bench: 'agent-inprocess',
@@ -56,6 +60,7 @@ try {
     eventLoop,
     hotSwap,
     cache,
+    shadow,
   };
   mkdirSync(join(root, 'bench-results'), { recursive: true });
   writeFileSync(join(root, 'bench-results', 'agent-inprocess.json'), JSON.stringify(result, null, 2) + '\n');
@@ -64,6 +69,7 @@ try {
   console.log(`  (b) max event-loop lag: service ${eventLoop.medians.serviceMaxLagMs} ms vs raw main thread ${eventLoop.medians.rawMainThreadMaxLagMs} ms (idle machine noise ${eventLoop.medians.idleMaxLagMs} ms); p99 ${eventLoop.medians.serviceP99LagMs} / ${eventLoop.medians.rawMainThreadP99LagMs} / ${eventLoop.medians.idleP99LagMs} ms`);
   console.log(`  (c) hot swap: steady p99 ${hotSwap.medians.steadyP99Ms} ms, swap p99 ${hotSwap.medians.swapP99Ms} ms, ratio ${hotSwap.medians.p99Ratio}, failed ${hotSwap.failedRequests}`);
   console.log(`  (d) cache: lookup p50 hit ${cache.medians.lookupHitUs} µs, miss ${cache.medians.lookupMissUs} µs; through the service p50 hit ${cache.medians.hitP50Us} µs vs no cache ${cache.medians.plainP50Us} µs, miss +${cache.medians.missVsPlainUs} µs`);
+  console.log(`  (e) shadow: answer p50 off ${shadow.medians.offP50Us} µs vs share 1.0 ${shadow.medians.shadowP50Us} µs (+${shadow.medians.addedP50Us} µs)`);
   console.log('  wrote bench-results/agent-inprocess.json');
 } finally {
   rmSync(dir, { recursive: true, force: true });
