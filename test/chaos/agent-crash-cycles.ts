@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { inferVersion, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
 const GOOD = ['1.0.0', '1.1.0'] as const;
@@ -114,16 +114,7 @@ export async function runAgentCrashCycles(opts: CrashCycleOptions): Promise<Cras
     await publishBuild(t, card('mnist-edge-int8-unloadable'), 'digits', '1.3.0');
 
     const start = (): AgentProcess =>
-      spawnAgent({
-        FLOTILLA_SERVER_URL: t.http,
-        FLOTILLA_DEVICE_ID: 'chaos-1',
-        FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-        FLOTILLA_DATA_DIR: dataDir,
-        FLOTILLA_LOCAL_API_PORT: '0',
-        FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-        FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-        FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-      });
+      spawnTestAgent({ serverUrl: t.http, deviceId: 'chaos-1', enrollmentToken: ENROLL_TOKEN, dataDir: dataDir });
     const device = async (): Promise<DeviceView> => (await t.server.http.inject({ method: 'GET', url: '/v1/devices/chaos-1', headers: auth(ADMIN_TOKEN) })).json() as DeviceView;
     const want = async (version: string): Promise<number> => {
       const res = await t.server.http.inject({ method: 'PUT', url: '/v1/devices/chaos-1/desired', headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version } } } });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAllDigits, splitDigits, type ModelCard } from '@flotilla/modelkit';
 import type { DriftReport, DriftSummary } from '@flotilla/protocol';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { buildDriftReference } from '../helpers/drift-reference.ts';
 import { BUILD_DIR, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
@@ -48,17 +48,7 @@ describe('drift monitoring end to end: real server, two agents as child processe
   const start = (deviceId: string): AgentProcess => {
     const dataDir = mkdtempSync(join(tmpdir(), 'flt-drift-e2e-'));
     dirs.push(dataDir);
-    const a = spawnAgent({
-      FLOTILLA_SERVER_URL: t.http,
-      FLOTILLA_DEVICE_ID: deviceId,
-      FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-      FLOTILLA_DATA_DIR: dataDir,
-      FLOTILLA_LOCAL_API_PORT: '0',
-      FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-      FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-      FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-      FLOTILLA_DRIFT_INTERVAL_MS: '300',
-    });
+    const a = spawnTestAgent({ serverUrl: t.http, deviceId, enrollmentToken: ENROLL_TOKEN, dataDir, env: { FLOTILLA_DRIFT_INTERVAL_MS: '300' } });
     agents.push(a);
     return a;
   };

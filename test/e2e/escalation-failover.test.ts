@@ -1,16 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModels, modelPath, type ModelCard } from '@flotilla/modelkit';
+import type { ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
-import { BUILD_DIR, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
+import { cloudModelRepository, spawnPool, type PoolProcess } from '../helpers/pool-process.ts';
+import { freePort } from '../helpers/server-process.ts';
 
-const poolMain = fileURLToPath(new URL('../../packages/pool/src/main.ts', import.meta.url));
 const BUDGET_MS = 1000;
 
 interface Answer {
@@ -19,42 +17,6 @@ interface Answer {
   by?: string;
   requestId?: string;
   error?: string;
-}
-
-interface PoolProcess {
-  proc: ChildProcess;
-  url: string;
-  kill9(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** A pool worker process on a fixed port, so a restart comes back at the same endpoint. */
-async function spawnPool(repoDir: string, port: number): Promise<PoolProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', poolMain], {
-    env: { PATH: process.env.PATH ?? '', FLOTILLA_POOL_MODEL_REPOSITORY: repoDir, FLOTILLA_POOL_HOST: '127.0.0.1', FLOTILLA_POOL_PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise((r) => proc.once('exit', r));
-  const url = `http://127.0.0.1:${port}`;
-  await eventually(() => out.includes('pool worker listening'), Boolean, { what: `pool worker on ${port}`, timeoutMs: 60_000 });
-  return {
-    proc,
-    url,
-    kill9: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited;
-    },
-  };
 }
 
 /**
@@ -75,10 +37,7 @@ describe('escalation failover: pool worker endpoints killed under traffic', () =
   beforeAll(async () => {
     const cards = await otaBuilds();
     edge = cards.get('mnist-edge-int8')!;
-    const [cloud] = await buildModels(BUILD_DIR, { only: ['mnist-cloud-fp32'] });
-    repoDir = mkdtempSync(join(tmpdir(), 'flt-failover-repo-'));
-    mkdirSync(join(repoDir, 'mnist-cloud', '1'), { recursive: true });
-    copyFileSync(modelPath(BUILD_DIR, cloud!.name), join(repoDir, 'mnist-cloud', '1', 'model.onnx'));
+    repoDir = await cloudModelRepository();
     ports = [await freePort(), await freePort()];
     pools = await Promise.all(ports.map((p) => spawnPool(repoDir, p)));
 
@@ -86,16 +45,7 @@ describe('escalation failover: pool worker endpoints killed under traffic', () =
     agentDir = mkdtempSync(join(tmpdir(), 'flt-failover-e2e-'));
     await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id: 'edge-f', labels: { region: 'lab' } } });
     await publishBuild(t, edge, 'digits', '1.0.0');
-    agent = spawnAgent({
-      FLOTILLA_SERVER_URL: t.http,
-      FLOTILLA_DEVICE_ID: 'edge-f',
-      FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-      FLOTILLA_DATA_DIR: agentDir,
-      FLOTILLA_LOCAL_API_PORT: '0',
-      FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-      FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-      FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-    });
+    agent = spawnTestAgent({ serverUrl: t.http, deviceId: 'edge-f', enrollmentToken: ENROLL_TOKEN, dataDir: agentDir });
     api = (await eventually(() => localApiUrl(agent.output()), (u) => u !== undefined, { what: 'agent local API url', timeoutMs: 60_000 }))!;
 
     await admin('PUT', '/v1/devices/edge-f/desired', { models: { digits: { version: '1.0.0' } } });

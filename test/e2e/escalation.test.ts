@@ -1,15 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModels, modelPath, type ModelCard } from '@flotilla/modelkit';
+import type { ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
-import { BUILD_DIR, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
-
-const poolMain = fileURLToPath(new URL('../../packages/pool/src/main.ts', import.meta.url));
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
+import { cloudModelRepository, spawnPool, type PoolProcess } from '../helpers/pool-process.ts';
 
 interface InferAnswer {
   model_version?: string;
@@ -26,44 +23,26 @@ describe('escalation end to end: server, pool worker and agent as real processes
   let t: TestServer;
   let agentDir: string;
   let repoDir: string;
-  let pool: ChildProcess;
-  let poolOutput = '';
+  let pool: PoolProcess;
   let agent: AgentProcess;
   let edge: ModelCard;
 
   beforeAll(async () => {
     const cards = await otaBuilds();
     edge = cards.get('mnist-edge-int8')!;
-    const [cloud] = await buildModels(BUILD_DIR, { only: ['mnist-cloud-fp32'] });
-    repoDir = mkdtempSync(join(tmpdir(), 'flt-pool-repo-'));
-    mkdirSync(join(repoDir, 'mnist-cloud', '1'), { recursive: true });
-    copyFileSync(modelPath(BUILD_DIR, cloud!.name), join(repoDir, 'mnist-cloud', '1', 'model.onnx'));
-    pool = spawn(process.execPath, ['--import', 'tsx', poolMain], {
-      env: { PATH: process.env.PATH ?? '', FLOTILLA_POOL_MODEL_REPOSITORY: repoDir, FLOTILLA_POOL_HOST: '127.0.0.1', FLOTILLA_POOL_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    pool.stdout!.on('data', (b: Buffer) => (poolOutput += b.toString()));
-    pool.stderr!.on('data', (b: Buffer) => (poolOutput += b.toString()));
+    repoDir = await cloudModelRepository();
+    pool = await spawnPool(repoDir);
 
     t = await startServer();
     agentDir = mkdtempSync(join(tmpdir(), 'flt-esc-e2e-'));
     await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id: 'edge-1', labels: { region: 'lab' } } });
     await publishBuild(t, edge, 'digits', '1.0.0');
-    agent = spawnAgent({
-      FLOTILLA_SERVER_URL: t.http,
-      FLOTILLA_DEVICE_ID: 'edge-1',
-      FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-      FLOTILLA_DATA_DIR: agentDir,
-      FLOTILLA_LOCAL_API_PORT: '0',
-      FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-      FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-      FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-    });
+    agent = spawnTestAgent({ serverUrl: t.http, deviceId: 'edge-1', enrollmentToken: ENROLL_TOKEN, dataDir: agentDir });
   }, 180_000);
 
   afterAll(async () => {
     await agent?.kill9();
-    pool?.kill('SIGKILL');
+    await pool?.kill9();
     await t?.close();
     for (const d of [agentDir, repoDir]) if (d) rmSync(d, { recursive: true, force: true });
   });
@@ -82,7 +61,7 @@ describe('escalation end to end: server, pool worker and agent as real processes
   };
 
   it('answers from the cloud pool while it is reachable, and from the edge model marked edge-fallback once it is not, keeping the hard example', async () => {
-    const poolUrl = await eventually(() => /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*pool worker listening/.exec(poolOutput)?.[1], (u) => u !== undefined, { what: 'pool worker url', timeoutMs: 60_000 });
+    const poolUrl = pool.url;
     const api = (await eventually(() => localApiUrl(agent.output()), (u) => u !== undefined, { what: 'agent local API url', timeoutMs: 60_000 }))!;
 
     await admin('PUT', '/v1/devices/edge-1/desired', { models: { digits: { version: '1.0.0' } } });
@@ -97,8 +76,7 @@ describe('escalation end to end: server, pool worker and agent as real processes
     expect(cloudAnswer.parameters).toMatchObject({ flotilla_answered_by: 'cloud', flotilla_pool: 'lab-pool' });
     expect(cloudAnswer.outputs[0]!.data).toHaveLength(10);
 
-    pool.kill('SIGKILL');
-    await new Promise((r) => pool.once('exit', r));
+    await pool.kill9();
     const fallback = await infer(api);
     expect(fallback.parameters).toMatchObject({ flotilla_answered_by: 'edge-fallback' });
     expect(fallback.model_version).toBe('1.0.0');

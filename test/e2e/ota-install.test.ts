@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { inferVersion, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
 interface ReportedModel {
@@ -42,16 +42,7 @@ describe('OTA end to end: real server, agent as a child process', () => {
   });
 
   const start = (serverUrl = t.http): AgentProcess => {
-    const a = spawnAgent({
-      FLOTILLA_SERVER_URL: serverUrl,
-      FLOTILLA_DEVICE_ID: 'edge-1',
-      FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-      FLOTILLA_DATA_DIR: agentDir,
-      FLOTILLA_LOCAL_API_PORT: '0',
-      FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-      FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-      FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-    });
+    const a = spawnTestAgent({ serverUrl, deviceId: 'edge-1', enrollmentToken: ENROLL_TOKEN, dataDir: agentDir });
     agents.push(a);
     return a;
   };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { corruptModelBytes, type ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { inferVersion, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
 interface DeviceEvent {
@@ -46,17 +46,7 @@ describe('OTA events across a server outage', () => {
     const configPath = join(agentDir, 'agent.json');
     writeFileSync(configPath, JSON.stringify({ mqtt: { backoff: { initialMs: 50, maxMs: 300, multiplier: 2 } } }));
     const start = (): AgentProcess => {
-      const a = spawnAgent({
-        FLOTILLA_AGENT_CONFIG: configPath,
-        FLOTILLA_SERVER_URL: serverUrl,
-        FLOTILLA_DEVICE_ID: 'edge-1',
-        FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-        FLOTILLA_DATA_DIR: join(agentDir, 'data'),
-        FLOTILLA_LOCAL_API_PORT: '0',
-        FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-        FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-        FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-      });
+      const a = spawnTestAgent({ serverUrl, deviceId: 'edge-1', enrollmentToken: ENROLL_TOKEN, dataDir: join(agentDir, 'data'), env: { FLOTILLA_AGENT_CONFIG: configPath } });
       agents.push(a);
       return a;
     };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
 interface Answer {
@@ -58,17 +58,7 @@ describe('result cache end to end: real server, agent as a child process', () =>
   it('never serves an answer of the previous version: the same digit asked throughout an upgrade gets each version its own answer', async () => {
     await publishBuild(t, cards.get('mnist-edge-int8')!, 'digits', '1.0.0');
     await publishBuild(t, cards.get('mnist-edge-fp32')!, 'digits', '1.1.0');
-    agent = spawnAgent({
-      FLOTILLA_SERVER_URL: t.http,
-      FLOTILLA_DEVICE_ID: 'edge-c',
-      FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-      FLOTILLA_DATA_DIR: agentDir,
-      FLOTILLA_LOCAL_API_PORT: '0',
-      FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-      FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-      FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-      FLOTILLA_INFERENCE_CACHE_MAX_BYTES: String(1024 * 1024),
-    });
+    agent = spawnTestAgent({ serverUrl: t.http, deviceId: 'edge-c', enrollmentToken: ENROLL_TOKEN, dataDir: agentDir, env: { FLOTILLA_INFERENCE_CACHE_MAX_BYTES: String(1024 * 1024) } });
     const a = agent;
     const api = (await eventually(() => localApiUrl(a.output()), (u) => u !== undefined, { what: 'local API url' })) as string;
     await want('1.0.0');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelPath, type ModelCard } from '@flotilla/modelkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { BUILD_DIR, otaBuilds } from '../helpers/ota-registry.ts';
 import { freePort, spawnServer, type ServerProcess, type ServerProcessOptions } from '../helpers/server-process.ts';
 
@@ -69,17 +69,7 @@ describe('a rollout survives kill -9 of the server mid-stage', () => {
       await ok('POST', '/v1/devices', { id, labels: { fleet: 'restart' } });
       await ok('PUT', `/v1/devices/${id}/desired`, { models: { digits: { version: '1.0.0' } } });
       agents.push(
-        spawnAgent({
-          FLOTILLA_AGENT_CONFIG: agentConfig,
-          FLOTILLA_SERVER_URL: server.http,
-          FLOTILLA_DEVICE_ID: id,
-          FLOTILLA_ENROLLMENT_TOKEN: ENROLL,
-          FLOTILLA_DATA_DIR: join(root, id),
-          FLOTILLA_LOCAL_API_PORT: '0',
-          FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-          FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-          FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-        }),
+        spawnTestAgent({ serverUrl: server.http, deviceId: id, enrollmentToken: ENROLL, dataDir: join(root, id), env: { FLOTILLA_AGENT_CONFIG: agentConfig } }),
       );
     }
     await eventually(fleet, (ds) => ds.every((d) => healthyOn(d, '1.0.0')), { what: 'every agent healthy on 1.0.0', timeoutMs: 60_000 });

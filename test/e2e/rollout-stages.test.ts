@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, tokenFor, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
 interface ReportedModel {
@@ -55,16 +55,7 @@ describe('staged rollouts end to end: real server, four agent daemons', () => {
       const res = await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id, labels: { fleet: 'e2e' } } });
       expect(res.statusCode).toBe(201);
       agents.push(
-        spawnAgent({
-          FLOTILLA_SERVER_URL: t.http,
-          FLOTILLA_DEVICE_ID: id,
-          FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-          FLOTILLA_DATA_DIR: join(root, id),
-          FLOTILLA_LOCAL_API_PORT: '0',
-          FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-          FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-          FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-        }),
+        spawnTestAgent({ serverUrl: t.http, deviceId: id, enrollmentToken: ENROLL_TOKEN, dataDir: join(root, id) }),
       );
     }
   }, 180_000);

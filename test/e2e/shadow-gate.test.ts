@@ -6,7 +6,7 @@ import { loadAllDigits, modelPath, splitDigits, type Golden, type ModelCard } fr
 import type { ShadowReport } from '@flotilla/protocol';
 import { InferenceService } from '../../agent/src/inference/service/inference-service.ts';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, tokenFor, type TestServer } from '../../server/test/helpers/server.ts';
-import { eventually, spawnAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { BUILD_DIR, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
 
 interface ReportedModel {
@@ -72,16 +72,7 @@ describe('shadow gate end to end: real server, agent as a child process', () => 
     const perturbed = cards.get('mnist-edge-int8-bad-golden')!;
     await publishBuild(t, { ...perturbed, golden: await selfGolden(perturbed) }, 'digits', '1.2.0');
     await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id: ID, labels: { fleet: 'shadow' } } });
-    agent = spawnAgent({
-      FLOTILLA_SERVER_URL: t.http,
-      FLOTILLA_DEVICE_ID: ID,
-      FLOTILLA_ENROLLMENT_TOKEN: ENROLL_TOKEN,
-      FLOTILLA_DATA_DIR: dataDir,
-      FLOTILLA_LOCAL_API_PORT: '0',
-      FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
-      FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
-      FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
-    });
+    agent = spawnTestAgent({ serverUrl: t.http, deviceId: ID, enrollmentToken: ENROLL_TOKEN, dataDir });
     const res = await t.server.http.inject({ method: 'PUT', url: `/v1/devices/${ID}/desired`, headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version: '1.0.0' } } } });
     expect(res.statusCode).toBe(200);
     await eventually(device, (d) => d.reported?.models.digits?.state === 'healthy' && d.reported.models.digits.version === '1.0.0', { what: 'serving 1.0.0', timeoutMs: 45_000 });

@@ -39,6 +39,33 @@ export function spawnAgent(env: Record<string, string>): AgentProcess {
   };
 }
 
+export interface TestAgentOptions {
+  serverUrl: string;
+  deviceId: string;
+  enrollmentToken: string;
+  dataDir: string;
+  /** More FLOTILLA_* variables, or overrides of the defaults below. */
+  env?: Record<string, string>;
+}
+
+/**
+ * The real agent as a test device: its local API on a free port (logged), the CPU provider only,
+ * and no health window to wait out after a switch.
+ */
+export function spawnTestAgent(o: TestAgentOptions): AgentProcess {
+  return spawnAgent({
+    FLOTILLA_SERVER_URL: o.serverUrl,
+    FLOTILLA_DEVICE_ID: o.deviceId,
+    FLOTILLA_ENROLLMENT_TOKEN: o.enrollmentToken,
+    FLOTILLA_DATA_DIR: o.dataDir,
+    FLOTILLA_LOCAL_API_PORT: '0',
+    FLOTILLA_OTA_HEALTH_WINDOW_MS: '0',
+    FLOTILLA_OTA_HEALTH_MIN_REQUESTS: '0',
+    FLOTILLA_EXECUTION_PROVIDERS: 'cpu',
+    ...o.env,
+  });
+}
+
 export async function eventually<T>(fn: () => Promise<T> | T, ok: (v: T) => boolean, opts: { timeoutMs?: number; what?: string } = {}): Promise<T> {
   const end = Date.now() + (opts.timeoutMs ?? 20_000);
   let last: T;
