@@ -20,6 +20,7 @@ import type { ModelCard } from '@flotilla/modelkit';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
 import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { inferVersion, localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
+import { rng } from './seeded-random.ts';
 
 const GOOD = ['1.0.0', '1.1.0'] as const;
 const BAD = ['1.2.0', '1.3.0'] as const;
@@ -57,18 +58,6 @@ export interface CrashCycleReport {
   targets: Record<string, number>;
   records: CycleRecord[];
   ms: number;
-}
-
-/** Small seeded generator (mulberry32), so a run can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface DeviceView {

@@ -28,6 +28,7 @@ import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage, deviceTopic, encodeMessage } from '@flotilla/protocol';
 import { freePort, spawnServer, type ServerProcess, type ServerProcessOptions } from '../helpers/server-process.ts';
+import { rng } from './seeded-random.ts';
 
 const ADMIN = 'flta_chaos-server-admin-0123456789abcdef';
 const ENROLL = 'flte_chaos-server-enroll-0123456789abc';
@@ -92,18 +93,6 @@ export interface ServerCrashReport {
   finalViolations: string[];
   records: ServerCycleRecord[];
   ms: number;
-}
-
-/** Small seeded generator (mulberry32), so a run can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
