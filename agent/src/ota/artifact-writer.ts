@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { waitAsync } from '../runtime/wait-async.ts';
 
 const WORKER_URL = new URL('./artifact-writer.mjs', import.meta.url);
 
@@ -13,8 +14,6 @@ const RING_BYTES = 8 * 1024 * 1024;
 /** The writer flushes to disk every this many bytes, so the final fsync has little left to do. */
 const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
 
-// Atomics.waitAsync is in Node 20 (V8 11) but not in the ES2023 lib this repository compiles against.
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, timeout?: number): { async: boolean; value: Promise<unknown> | string } }).waitAsync;
 
 interface Reply {
   id: number;

@@ -7,11 +7,10 @@ import { ORT_TYPE_OF, datatypeOfOrt } from '../datatypes.ts';
 import type { Tensor, TensorData, TensorSpec } from '../types.ts';
 import { C_FAST, C_REQ, C_RESP, C_STATUS, STATUS_OK, SharedLane } from './shared-lane.ts';
 import type { FromWorker, ProviderAttempt, ToWorker, WireSpec, WireTensor, WorkerInit } from './session-worker-protocol.ts';
+import { waitAsync } from '../../runtime/wait-async.ts';
 
 const WORKER_URL = new URL('./session-worker.mjs', import.meta.url);
 
-// Atomics.waitAsync is in Node 20 (V8 11) but not in the ES2023 lib this repository compiles against.
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> | string } }).waitAsync;
 
 export interface SessionWorkerOptions {
   path: string;

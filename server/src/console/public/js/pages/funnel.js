@@ -2,41 +2,6 @@ import { api, query } from '../api.js';
 import { h } from '../dom.js';
 import { percent } from '../format.js';
 
-/** At most this many in-flight devices are looked up per refresh, so a large stage stays cheap. */
-export const STEP_SAMPLE = 100;
-const CONCURRENCY = 8;
-
-/**
- * Where the rollout's in-flight (notified) devices are on the way to healthy, read from each one's
- * reported state: downloading, verified (or installed), activated on the new version. Only for a
- * server whose funnel lacks `inFlight` (the engine counts the steps itself since it has it).
- * Returns { byStage: Map<stage, {downloading, verified, activated}>, inFlight, sampled }.
- */
-export async function deviceSteps(rollout, signal) {
-  const page = await api(`/v1/rollouts/${encodeURIComponent(rollout.id)}/devices${query({ state: 'notified', limit: STEP_SAMPLE })}`, { signal });
-  const byStage = new Map();
-  const queue = page.items.slice();
-  async function worker() {
-    for (let d = queue.shift(); d; d = queue.shift()) {
-      let device;
-      try {
-        device = await api(`/v1/devices/${encodeURIComponent(d.deviceId)}`, { signal });
-      } catch (err) {
-        if (err.name === 'AbortError') throw err;
-        continue;
-      }
-      const m = device.reported?.models?.[rollout.model];
-      const s = byStage.get(d.stage) ?? { downloading: 0, verified: 0, activated: 0 };
-      if (m?.state === 'downloading') s.downloading++;
-      else if (m?.state === 'verified' || m?.state === 'installed') s.verified++;
-      else if (m?.state === 'activated' && m.version === rollout.version) s.activated++;
-      byStage.set(d.stage, s);
-    }
-  }
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { byStage, sampled: page.items.length, more: page.nextCursor !== null };
-}
-
 /** Failed, rejected and timed-out devices of the rollout grouped by stage and reason. */
 export async function failureReasons(rollout, signal) {
   const out = new Map();
@@ -58,15 +23,14 @@ function step(name, value, title) {
 }
 
 /** One stage: progress towards its required successes, the funnel, and failures by reason. */
-export function stageView(rollout, f, steps, reasons) {
+export function stageView(rollout, f, reasons) {
   const spec = rollout.spec?.stages?.[f.stage] ?? {};
   const succeeded = f.counts.succeeded ?? 0;
   const failed = (f.counts.failed ?? 0) + (f.counts.rejected ?? 0) + (f.counts.timedOut ?? 0);
   const current = rollout.stage === f.stage && !['completed', 'cancelled', 'reverted', 'preempted'].includes(rollout.state);
-  // Servers that count the install steps send them with the funnel; older ones are sampled per device.
-  const s = f.inFlight
-    ? { downloading: f.inFlight.downloading ?? 0, verified: (f.inFlight.verified ?? 0) + (f.inFlight.installed ?? 0), activated: f.inFlight.activated ?? 0 }
-    : (steps?.get(f.stage) ?? { downloading: 0, verified: 0, activated: 0 });
+  // The engine counts each notified device's install step from its latest report.
+  const inFlight = f.inFlight ?? {};
+  const s = { downloading: inFlight.downloading ?? 0, verified: (inFlight.verified ?? 0) + (inFlight.installed ?? 0), activated: inFlight.activated ?? 0 };
   const reasonRows = [...(reasons?.get(f.stage) ?? new Map())].sort((a, b) => b[1] - a[1]);
   // The engine's normalized spec carries both fields, the unused one null.
   const target = typeof spec.count === 'number' ? `${spec.count} ${spec.count === 1 ? 'device' : 'devices'}` : `${spec.percent}% of the target`;

@@ -4,11 +4,11 @@ import { h, replace, facts, table, notice } from '../dom.js';
 import { ago, dateTime } from '../format.js';
 import { readEvents } from '../sse.js';
 import { ROLLOUT_COMMANDS, FINAL_STATES, roleAllows } from '../roles.js';
-import { deviceSteps, failureReasons, stageView } from './funnel.js';
+import { failureReasons, stageView } from './funnel.js';
 
 const RECONNECT_MS = 2000;
-/** While devices are in flight, their download/verify/activate steps are re-read this often (they do not move the stream). */
-const STEPS_REFRESH_MS = 3000;
+/** While devices are in flight, failure reasons and rollout events are re-read this often. */
+const EXTRAS_REFRESH_MS = 3000;
 
 function sleep(ms, signal) {
   return new Promise((resolve) => {
@@ -23,7 +23,6 @@ export async function renderRollout(main, ctx, id) {
   const { signal } = controller;
   const role = ctx.me.role;
   let view = null;
-  let steps = null;
   let reasons = null;
   let events = [];
   let pendingConfirm = null;
@@ -88,8 +87,7 @@ export async function renderRollout(main, ctx, id) {
         ['Finished', view.finishedAt ? dateTime(view.finishedAt) : undefined],
       ]),
     );
-    replace(stages, (view.funnel ?? []).map((f) => stageView(view, f, steps?.byStage, reasons)));
-    if (steps?.more) stages.appendChild(notice(`Download/verify/activate steps are counted over the first ${steps.sampled} in-flight devices.`, 'info'));
+    replace(stages, (view.funnel ?? []).map((f) => stageView(view, f, reasons)));
     renderButtons();
   }
 
@@ -98,7 +96,7 @@ export async function renderRollout(main, ctx, id) {
     replace(eventList, table(['When', 'Stage', 'Event', 'Details'], latest.map((e) => [dateTime(e.ts), e.stage === null ? '—' : String(e.stage + 1), e.kind, h('code', {}, e.details === null ? '' : JSON.stringify(e.details))])));
   }
 
-  // Steps, failure reasons and events are read around the stream: one refresh at a time, another queued.
+  // Failure reasons and events are read around the stream: one refresh at a time, another queued.
   let refreshing = false;
   let again = false;
   let timer = null;
@@ -111,12 +109,10 @@ export async function renderRollout(main, ctx, id) {
     refreshing = true;
     try {
       const v = view;
-      const [s, r, ev] = await Promise.all([
-        (v.counts.notified ?? 0) > 0 && !(v.funnel ?? []).every((f) => f.inFlight) ? deviceSteps(v, signal) : Promise.resolve(null),
+      const [r, ev] = await Promise.all([
         failureReasons(v, signal),
         api(`/v1/rollouts/${encodeURIComponent(id)}/events${query({ afterId: events.at(-1)?.id, limit: 200 })}`, { signal }),
       ]);
-      steps = s;
       reasons = r;
       events = events.concat(ev.items).slice(-200);
       renderView();
@@ -131,7 +127,7 @@ export async function renderRollout(main, ctx, id) {
       return refreshExtras();
     }
     clearTimeout(timer);
-    if (!signal.aborted && view && !FINAL_STATES.has(view.state) && (view.counts.notified ?? 0) > 0) timer = setTimeout(refreshExtras, STEPS_REFRESH_MS);
+    if (!signal.aborted && view && !FINAL_STATES.has(view.state) && (view.counts.notified ?? 0) > 0) timer = setTimeout(refreshExtras, EXTRAS_REFRESH_MS);
   }
 
   function apply(next, { fromCommand = false } = {}) {
