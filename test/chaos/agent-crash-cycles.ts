@@ -9,7 +9,9 @@
  *   3. once the agent has caught up with its desired state, the version it reports is the version
  *      that serves.
  * The phase the install had reached at the kill is read from the device's reported state just
- * before it, so the report shows where the kills landed.
+ * before it, so the report shows where the kills landed. With `devices` > 1 that many agents, each
+ * on its own data folder and device id, run their cycles side by side against the one server,
+ * drawing cycle numbers from one counter until the total is reached.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +30,8 @@ const BAD = ['1.2.0', '1.3.0'] as const;
 export interface CrashCycleOptions {
   cycles: number;
   seed: number;
+  /** Agents cycling side by side (default 1); each draws from its own generator seeded from `seed`. */
+  devices?: number;
   /** Upper bound of the random kill delay (ms); by default measured from one uninterrupted install. */
   maxDelayMs?: number;
   onCycle?: (c: CycleRecord) => void;
@@ -35,6 +39,7 @@ export interface CrashCycleOptions {
 
 export interface CycleRecord {
   cycle: number;
+  device: string;
   target: string;
   delayMs: number;
   /** Reported state of the model just before the kill (`none` before any report). */
@@ -50,6 +55,7 @@ export interface CycleRecord {
 export interface CrashCycleReport {
   cycles: number;
   seed: number;
+  devices: number;
   maxDelayMs: number;
   violations: number;
   devicesWithoutVerifiedModel: number;
@@ -90,91 +96,116 @@ export async function runAgentCrashCycles(opts: CrashCycleOptions): Promise<Cras
   const started = performance.now();
   const cards = await otaBuilds();
   const card = (n: string): ModelCard => cards.get(n)!;
-  const random = rng(opts.seed);
+  const deviceCount = Math.max(1, opts.devices ?? 1);
   const t: TestServer = await startServer();
-  const dataDir = mkdtempSync(join(tmpdir(), 'flt-chaos-agent-'));
-  let agent: AgentProcess | null = null;
   const records: CycleRecord[] = [];
+  const dataDirs: string[] = [];
+  const running = new Set<AgentProcess>();
+  let nextCycle = 1;
+  let maxDelayMs = opts.maxDelayMs ?? 0;
   try {
-    await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id: 'chaos-1' } });
     await publishBuild(t, card('mnist-edge-int8'), 'digits', '1.0.0');
     await publishBuild(t, card('mnist-edge-fp32'), 'digits', '1.1.0');
     await publishBuild(t, card('mnist-edge-int8-bad-golden'), 'digits', '1.2.0');
     await publishBuild(t, card('mnist-edge-int8-unloadable'), 'digits', '1.3.0');
 
-    const start = (): AgentProcess =>
-      spawnTestAgent({ serverUrl: t.http, deviceId: 'chaos-1', enrollmentToken: ENROLL_TOKEN, dataDir: dataDir });
-    const device = async (): Promise<DeviceView> => (await t.server.http.inject({ method: 'GET', url: '/v1/devices/chaos-1', headers: auth(ADMIN_TOKEN) })).json() as DeviceView;
-    const want = async (version: string): Promise<number> => {
-      const res = await t.server.http.inject({ method: 'PUT', url: '/v1/devices/chaos-1/desired', headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version } } } });
-      if (res.statusCode !== 200) throw new Error(`PUT desired ${version}: ${res.statusCode} ${res.body}`);
-      return (res.json() as DeviceView).desired!.generation;
-    };
-    const caughtUp = (generation: number) =>
-      eventually(device, (d) => (d.reported?.appliedGeneration ?? 0) >= generation && ['healthy', 'failed', 'activated'].includes(d.reported?.models.digits?.state ?? ''), {
-        what: `device caught up with generation ${generation}`,
-        timeoutMs: 60_000,
-      });
-    const apiOf = async (a: AgentProcess): Promise<string> => (await eventually(() => localApiUrl(a.output()), (u) => u !== undefined, { what: 'local API url', timeoutMs: 60_000 }))!;
+    /** One device's loop: first install, then kill cycles until the shared counter runs out. */
+    const cycleDevice = async (index: number): Promise<void> => {
+      const deviceId = `chaos-${index + 1}`;
+      const random = rng(index === 0 ? opts.seed : (opts.seed + index * 7919) >>> 0);
+      const dataDir = mkdtempSync(join(tmpdir(), 'flt-chaos-agent-'));
+      dataDirs.push(dataDir);
+      await t.server.http.inject({ method: 'POST', url: '/v1/devices', headers: auth(ADMIN_TOKEN), payload: { id: deviceId } });
+      const start = (): AgentProcess => {
+        const a = spawnTestAgent({ serverUrl: t.http, deviceId, enrollmentToken: ENROLL_TOKEN, dataDir });
+        running.add(a);
+        void a.exited.then(() => running.delete(a));
+        return a;
+      };
+      const device = async (): Promise<DeviceView> =>
+        (await t.server.http.inject({ method: 'GET', url: `/v1/devices/${deviceId}`, headers: auth(ADMIN_TOKEN) })).json() as DeviceView;
+      const want = async (version: string): Promise<number> => {
+        const res = await t.server.http.inject({ method: 'PUT', url: `/v1/devices/${deviceId}/desired`, headers: auth(ADMIN_TOKEN), payload: { models: { digits: { version } } } });
+        if (res.statusCode !== 200) throw new Error(`PUT desired ${version}: ${res.statusCode} ${res.body}`);
+        return (res.json() as DeviceView).desired!.generation;
+      };
+      const caughtUp = (generation: number) =>
+        eventually(device, (d) => (d.reported?.appliedGeneration ?? 0) >= generation && ['healthy', 'failed', 'activated'].includes(d.reported?.models.digits?.state ?? ''), {
+          what: `${deviceId} caught up with generation ${generation}`,
+          timeoutMs: 60_000,
+        });
+      const apiOf = async (a: AgentProcess): Promise<string> => (await eventually(() => localApiUrl(a.output()), (u) => u !== undefined, { what: 'local API url', timeoutMs: 60_000 }))!;
 
-    // First install, then one uninterrupted upgrade that measures how long an install takes.
-    agent = start();
-    await apiOf(agent);
-    await caughtUp(await want('1.0.0'));
-    const t0 = performance.now();
-    await caughtUp(await want('1.1.0'));
-    const installMs = performance.now() - t0;
-    const maxDelayMs = opts.maxDelayMs ?? Math.max(100, Math.round(installMs * 1.2));
-    let current = '1.1.0';
+      // First install, then one uninterrupted upgrade that measures how long an install takes
+      // (the first device's measurement sets the kill window for all when none is given).
+      let agent = start();
+      await apiOf(agent);
+      await caughtUp(await want('1.0.0'));
+      const t0 = performance.now();
+      await caughtUp(await want('1.1.0'));
+      const installMs = performance.now() - t0;
+      if (maxDelayMs === 0) maxDelayMs = Math.max(100, Math.round(installMs * 1.2));
+      let current = '1.1.0';
 
-    for (let cycle = 1; cycle <= opts.cycles; cycle++) {
-      // Mostly good upgrades, with bad builds mixed in so kills also land in self-test and load failures.
-      const r = random();
-      const pool = r < 0.75 ? GOOD.filter((v) => v !== current) : [...BAD];
-      const target = pool[Math.floor(random() * pool.length)]!;
-      const delayMs = Math.round(random() * maxDelayMs);
-      const cycleStart = performance.now();
-      await want(target);
-      let phaseAtKill = 'none';
-      const deadline = performance.now() + delayMs;
-      while (performance.now() < deadline) {
-        const d = await device();
-        const m = d.reported?.models.digits;
-        if (m) phaseAtKill = m.version === target ? m.state : `${m.state}(${m.version ?? '-'})`;
-        await new Promise((res) => setTimeout(res, Math.min(15, Math.max(0, deadline - performance.now()))));
-      }
-      await agent.kill9();
-      agent = start();
-      const api = await apiOf(agent);
-
-      const violations: string[] = [];
-      const slot = activeSlot(dataDir);
-      if (!slot) violations.push('no active model after restart');
-      else {
-        if ((BAD as readonly string[]).includes(slot.version)) violations.push(`bad build ${slot.version} is active`);
-        const file = join(dataDir, 'models', 'sha256', slot.sha256);
-        if (!existsSync(file)) violations.push(`active file ${slot.sha256} missing`);
-        else {
-          const bytes = readFileSync(file);
-          if (bytes.length !== slot.length || createHash('sha256').update(bytes).digest('hex') !== slot.sha256) violations.push('active file does not verify');
+      for (let cycle = nextCycle++; cycle <= opts.cycles; cycle = nextCycle++) {
+        // Mostly good upgrades, with bad builds mixed in so kills also land in self-test and load failures.
+        const r = random();
+        const pool = r < 0.75 ? GOOD.filter((v) => v !== current) : [...BAD];
+        const target = pool[Math.floor(random() * pool.length)]!;
+        const delayMs = Math.round(random() * maxDelayMs);
+        const cycleStart = performance.now();
+        await want(target);
+        let phaseAtKill = 'none';
+        const deadline = performance.now() + delayMs;
+        while (performance.now() < deadline) {
+          const d = await device();
+          const m = d.reported?.models.digits;
+          if (m) phaseAtKill = m.version === target ? m.state : `${m.state}(${m.version ?? '-'})`;
+          await new Promise((res) => setTimeout(res, Math.min(15, Math.max(0, deadline - performance.now()))));
         }
+        await agent.kill9();
+        agent = start();
+        const api = await apiOf(agent);
+
+        const violations: string[] = [];
+        const slot = activeSlot(dataDir);
+        if (!slot) violations.push('no active model after restart');
+        else {
+          if ((BAD as readonly string[]).includes(slot.version)) violations.push(`bad build ${slot.version} is active`);
+          const file = join(dataDir, 'models', 'sha256', slot.sha256);
+          if (!existsSync(file)) violations.push(`active file ${slot.sha256} missing`);
+          else {
+            const bytes = readFileSync(file);
+            if (bytes.length !== slot.length || createHash('sha256').update(bytes).digest('hex') !== slot.sha256) violations.push('active file does not verify');
+          }
+        }
+        const served = await eventually(() => inferVersion(api, 'digits', card('mnist-edge-int8')), (v) => v !== null, { what: 'inference after restart', timeoutMs: 30_000 }).catch(() => null);
+        if (served === null) violations.push('nothing serves after restart');
+        // The install may move on after restart, so the slot is read again if the answer differs.
+        if (slot && served !== null && served !== slot.version && served !== activeSlot(dataDir)?.version) violations.push(`serves ${served} while slot says ${slot.version}`);
+
+        const settled = await caughtUp((await device()).desired!.generation).catch(() => null);
+        const reported = settled?.reported?.models.digits?.version ?? null;
+        const servingNow = await inferVersion(api, 'digits', card('mnist-edge-int8'));
+        if (!settled) violations.push('did not catch up with its desired state');
+        else if (reported !== servingNow) violations.push(`reports ${reported} while ${servingNow} serves`);
+        current = servingNow ?? current;
+
+        const rec: CycleRecord = { cycle, device: deviceId, target, delayMs, phaseAtKill, activeVersion: slot?.version ?? null, served, reported, servingAfterCatchUp: servingNow, violations, ms: Math.round(performance.now() - cycleStart) };
+        records.push(rec);
+        opts.onCycle?.(rec);
       }
-      const served = await eventually(() => inferVersion(api, 'digits', card('mnist-edge-int8')), (v) => v !== null, { what: 'inference after restart', timeoutMs: 30_000 }).catch(() => null);
-      if (served === null) violations.push('nothing serves after restart');
-      // The install may move on after restart, so the slot is read again if the answer differs.
-      if (slot && served !== null && served !== slot.version && served !== activeSlot(dataDir)?.version) violations.push(`serves ${served} while slot says ${slot.version}`);
+    };
 
-      const settled = await caughtUp((await device()).desired!.generation).catch(() => null);
-      const reported = settled?.reported?.models.digits?.version ?? null;
-      const servingNow = await inferVersion(api, 'digits', card('mnist-edge-int8'));
-      if (!settled) violations.push('did not catch up with its desired state');
-      else if (reported !== servingNow) violations.push(`reports ${reported} while ${servingNow} serves`);
-      current = servingNow ?? current;
-
-      const rec: CycleRecord = { cycle, target, delayMs, phaseAtKill, activeVersion: slot?.version ?? null, served, reported, servingAfterCatchUp: servingNow, violations, ms: Math.round(performance.now() - cycleStart) };
-      records.push(rec);
-      opts.onCycle?.(rec);
+    // The first device measures the install before the others start, so all share one kill window.
+    if (maxDelayMs === 0 && deviceCount > 1) {
+      const first = cycleDevice(0);
+      await Promise.race([first, eventually(() => maxDelayMs, (v) => v > 0, { what: 'install measured', timeoutMs: 120_000 })]);
+      await Promise.all([first, ...Array.from({ length: deviceCount - 1 }, (_, i) => cycleDevice(i + 1))]);
+    } else {
+      await Promise.all(Array.from({ length: deviceCount }, (_, i) => cycleDevice(i)));
     }
+    records.sort((a, b) => a.cycle - b.cycle);
 
     const count = (f: (r: CycleRecord) => string): Record<string, number> => {
       const out: Record<string, number> = {};
@@ -184,6 +215,7 @@ export async function runAgentCrashCycles(opts: CrashCycleOptions): Promise<Cras
     return {
       cycles: records.length,
       seed: opts.seed,
+      devices: deviceCount,
       maxDelayMs,
       violations: records.filter((r) => r.violations.length > 0).length,
       devicesWithoutVerifiedModel: records.filter((r) => r.violations.some((v) => /no active|missing|does not verify|nothing serves|bad build/.test(v))).length,
@@ -194,8 +226,8 @@ export async function runAgentCrashCycles(opts: CrashCycleOptions): Promise<Cras
       ms: Math.round(performance.now() - started),
     };
   } finally {
-    await agent?.kill9();
+    await Promise.allSettled([...running].map((a) => a.kill9()));
     await t.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * pnpm test:chaos: the full agent crash-cycle run (default 1,000 cycles; FLOTILLA_CHAOS_CYCLES to
- * change, FLOTILLA_CHAOS_SEED to replay). Prints a line per cycle and writes
+ * change, FLOTILLA_CHAOS_SEED to replay, FLOTILLA_CHAOS_DEVICES agents cycling side by side, default 1). Prints a line per cycle and writes
  * bench-results/chaos-agent-<date>.json. Exits non-zero on any violation.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,11 +10,13 @@ import { runAgentCrashCycles } from './agent-crash-cycles.ts';
 
 const cycles = Number(process.env.FLOTILLA_CHAOS_CYCLES ?? 1000);
 const seed = Number(process.env.FLOTILLA_CHAOS_SEED ?? Date.now() % 2 ** 31);
-console.log(`agent crash cycles: ${cycles}, seed ${seed}`);
+const devices = Number(process.env.FLOTILLA_CHAOS_DEVICES ?? 1);
+console.log(`agent crash cycles: ${cycles}, seed ${seed}, ${devices} device(s)`);
 const report = await runAgentCrashCycles({
   cycles,
   seed,
-  onCycle: (c) => console.log(`#${c.cycle} → ${c.target} kill at ${c.delayMs} ms (${c.phaseAtKill}); active ${c.activeVersion}, serves ${c.served}; caught up: reports ${c.reported}, serves ${c.servingAfterCatchUp} (${c.ms} ms)${c.violations.length ? ` VIOLATION: ${c.violations.join('; ')}` : ''}`),
+  devices,
+  onCycle: (c) => console.log(`#${c.cycle} ${c.device} → ${c.target} kill at ${c.delayMs} ms (${c.phaseAtKill}); active ${c.activeVersion}, serves ${c.served}; caught up: reports ${c.reported}, serves ${c.servingAfterCatchUp} (${c.ms} ms)${c.violations.length ? ` VIOLATION: ${c.violations.join('; ')}` : ''}`),
 });
 const { records: _records, ...summary } = report;
 console.log(JSON.stringify(summary, null, 2));
