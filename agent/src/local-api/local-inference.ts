@@ -9,7 +9,7 @@ export interface LocalInference {
   infer(
     model: string,
     inputs: readonly Tensor[],
-    opts?: { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean },
+    opts?: { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean; stickyKey?: (name: string) => string | undefined },
   ): Promise<LocalInferResult>;
   status(): readonly LocalModelStatus[];
 }
@@ -27,6 +27,8 @@ export interface LocalInferResult {
   parameters?: Record<string, string | number | boolean>;
   /** Set when the model has a result cache: whether this answer came from it (`flotilla_cache`). */
   cache?: 'hit' | 'miss';
+  /** Set while the model has an A/B split: the arm that answered (`flotilla_ab_arm`). */
+  arm?: 'control' | 'candidate';
 }
 
 export interface LocalVersionStatus {

@@ -41,9 +41,16 @@ export function inferRoutes(app: FastifyInstance, inference: LocalInference, lim
         ...(outputs && { outputs }),
         signal: controller.signal,
         transferInputs: true,
+        // An A/B split's sticky key: the header of that name, else the request parameter.
+        stickyKey: (field) => {
+          const h = req.headers[field];
+          const p = request.parameters?.[field];
+          return typeof h === 'string' ? h : typeof p === 'string' || typeof p === 'number' ? String(p) : undefined;
+        },
       });
-      // A model with a result cache says whether this answer came from it.
-      const parameters = result.cache ? { ...result.parameters, flotilla_cache: result.cache } : result.parameters;
+      // A model with a result cache says whether this answer came from it; one in an A/B split, which arm answered.
+      let parameters = result.cache ? { ...result.parameters, flotilla_cache: result.cache } : result.parameters;
+      if (result.arm) parameters = { ...parameters, flotilla_ab_arm: result.arm };
       const encoded = encodeInferResponse(
         { model_name: name, model_version: result.version, ...(request.id !== undefined && { id: request.id }), ...(parameters && { parameters }), outputs: result.outputs },
         (n) => wantsBinaryOutput(request, n),
