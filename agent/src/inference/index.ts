@@ -21,3 +21,4 @@ export {
 } from './service/inference-service.ts';
 export { compareGolden } from './host/golden-compare.ts';
 export { ResultCache, resultCacheKey, ENTRY_OVERHEAD_BYTES, type ResultCacheConfig, type ResultCacheStats } from './result-cache.ts';
+export { AbSplitRun, ArmKpis, stickyPoint, topProbabilities, type AbArm } from './ab-split.ts';

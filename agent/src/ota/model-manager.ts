@@ -1,6 +1,7 @@
 import type { Golden } from '@flotilla/modelkit';
 import {
   FlotillaError,
+  type AbSplit,
   type DesiredState,
   type ExecutionProvider,
   type ModelHealth,
@@ -48,7 +49,8 @@ type ReportedModel = ReportedModels[string] & {
 type DesiredEntry = DesiredState['models'][string] & { variant?: unknown };
 
 /** The slice of the inference service the OTA code drives. */
-export type OtaInference = Pick<InferenceService, 'stage' | 'activate' | 'rollback' | 'load' | 'unload' | 'health' | 'status' | 'startShadow' | 'stopShadow' | 'shadowReport'>;
+export type OtaInference = Pick<InferenceService, 'stage' | 'activate' | 'rollback' | 'load' | 'unload' | 'health' | 'status' | 'startShadow' | 'stopShadow' | 'shadowReport'> &
+  Partial<Pick<InferenceService, 'startAb' | 'stopAb' | 'abReport'>>;
 
 /** What the manager needs from the running agent; wired once with `attach()`. */
 export interface OtaHost {
@@ -85,7 +87,14 @@ const STICKY = new Set(['FLT_OTA_LOAD_FAILED', 'FLT_OTA_SELFTEST_FAILED', 'FLT_O
 
 function jobKey(entry: DesiredEntry | { version: string }): string {
   const w = activationWindowOf(entry as Record<string, unknown>);
-  return JSON.stringify([entry.version, w.activateAfter ?? null, w.activateBefore ?? null, shadowGateOf(entry) ?? null]);
+  return JSON.stringify([entry.version, w.activateAfter ?? null, w.activateBefore ?? null, shadowGateOf(entry) ?? null, abSplitOf(entry) ?? null]);
+}
+
+/** The entry's A/B split when it is well formed; a changed split is a new job (the split starts again). */
+function abSplitOf(entry: DesiredEntry | { version: string }): AbSplit | undefined {
+  const a = (entry as { ab?: unknown }).ab as Partial<AbSplit> | undefined;
+  if (!a || typeof a.share !== 'number' || !(a.share >= 0 && a.share <= 1)) return undefined;
+  return typeof a.sticky === 'string' ? { share: a.share, sticky: a.sticky } : { share: a.share };
 }
 
 /** The entry's shadow gate when it is well formed (the desired state was validated; this guards direct callers). */
@@ -347,7 +356,7 @@ export class ModelManager implements DesiredStateApplier {
       this.#startJob(name, key, async (jobSignal) => {
         await sleep(this.#timers, decision.ms, jobSignal);
         if (jobSignal.aborted) return;
-        await this.#install(name, c, g, key, shadowGateOf(entry), jobSignal);
+        await this.#install(name, c, g, key, shadowGateOf(entry), jobSignal, abSplitOf(entry));
       });
       return;
     }
@@ -356,7 +365,7 @@ export class ModelManager implements DesiredStateApplier {
       this.#set(name, { ...this.#serving(name), state: 'verified', target: want, activateBefore: decision.before, waiting: 'maintenance-window' });
       return;
     }
-    await this.#install(name, candidate, golden, key, shadowGateOf(entry), signal);
+    await this.#install(name, candidate, golden, key, shadowGateOf(entry), signal, abSplitOf(entry));
   }
 
   async #fetchAndVerify(name: string, entry: DesiredEntry, signal?: AbortSignal): Promise<{ entry: SlotEntry; golden: Golden | undefined }> {
@@ -460,7 +469,7 @@ export class ModelManager implements DesiredStateApplier {
    * health window runs as a background job. Without a job signal the shadow hold becomes the
    * model's background job, so apply() does not wait for live traffic.
    */
-  async #install(name: string, candidate: SlotEntry, golden: Golden | undefined, key: string, shadow: ShadowGate | undefined, signal?: AbortSignal): Promise<void> {
+  async #install(name: string, candidate: SlotEntry, golden: Golden | undefined, key: string, shadow: ShadowGate | undefined, signal?: AbortSignal, ab?: AbSplit): Promise<void> {
     const slots = this.store.slots(name);
     this.store.saveSlots({ ...slots, pending: candidate });
     const status = this.#inference.status().find((s) => s.model === name);
@@ -493,7 +502,48 @@ export class ModelManager implements DesiredStateApplier {
       }
       if (!(await this.#holdInShadow(name, candidate, shadow, signal))) return;
     }
+    // An A/B split needs a control to split with; with none (first install) the candidate just activates.
+    if (ab && !quickRevert && fromVersion !== null && this.#inference.startAb) {
+      if (signal) await this.#holdInAb(name, candidate, ab, signal);
+      else this.#startJob(name, key, (jobSignal) => this.#holdInAb(name, candidate, ab, jobSignal));
+      return;
+    }
     await this.#switchTo(name, candidate, quickRevert, fromVersion);
+  }
+
+  /**
+   * Serves `split.share` of live requests from the staged candidate and reports both arms as they
+   * grow, until the desired entry changes (the server's A/B gate decided): the job is cancelled, the
+   * split stops and the candidate is unloaded; the next entry activates it or names another version.
+   */
+  async #holdInAb(name: string, candidate: SlotEntry, split: AbSplit, signal: AbortSignal): Promise<void> {
+    const version = candidate.version;
+    this.#inference.startAb!(name, split);
+    this.#event('ota.ab', { model: name, version, share: split.share, sticky: split.sticky ?? null });
+    let shown = -1;
+    let shownAt = -Infinity;
+    // Counters go up at most every pollMs; the report is re-published when they moved and at most every abReportMs.
+    const reportMs = this.config.abReportMs ?? 1_000;
+    const every = Math.max(10, Math.min(this.config.health.pollMs, reportMs));
+    for (;;) {
+      const report = this.#inference.abReport!(name);
+      if (!report || report.candidate.version !== version) {
+        this.#inference.stopAb!(name);
+        throw new FlotillaError('FLT_OTA_LOAD_FAILED', `the A/B split of ${name}@${version} stopped before the server decided`);
+      }
+      const served = report.control.requests + report.candidate.requests;
+      const now = this.#timers.now();
+      if (served !== shown && now - shownAt >= reportMs) {
+        shown = served;
+        shownAt = now;
+        this.#set(name, { ...this.#serving(name), state: 'installed', target: version, waiting: 'ab', ab: report });
+      }
+      await sleep(this.#timers, every, signal);
+      if (signal.aborted) break;
+    }
+    this.#inference.stopAb!(name);
+    await this.#dropStaged(name, version);
+    this.store.saveSlots({ ...this.store.slots(name), pending: null });
   }
 
   /**

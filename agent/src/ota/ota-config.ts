@@ -20,6 +20,8 @@ export interface OtaConfig {
   retryMs: number;
   /** How often the serving versions' health counters are re-reported when they moved (ms; 0: only with state changes). */
   healthReportMs: number;
+  /** Least time between two reports of a running A/B split's counters (ms; default 1,000). */
+  abReportMs?: number;
 }
 
 export const DEFAULT_OTA_CONFIG: OtaConfig = {
@@ -28,4 +30,5 @@ export const DEFAULT_OTA_CONFIG: OtaConfig = {
   reserveBytes: 64 * 1024 * 1024,
   retryMs: 30_000,
   healthReportMs: 30_000,
+  abReportMs: 1_000,
 };

@@ -149,6 +149,8 @@ export const ERRORS = {
   FLT_ROLLOUT_DEVICE_FAILED: { status: 502, message: 'The device reported the new version failed without giving an error code' },
   FLT_ROLLOUT_DEVICE_REJECTED: { status: 409, message: 'The device went back to another version on its own' },
   FLT_ROLLOUT_HEALTH_REGRESSION: { status: 502, message: 'On the new version the device errs more or answers slower than the rollout health gate allows, compared with the old version' },
+  // A/B gate of a rollout stage (docs/ota.md, "A/B traffic")
+  FLT_ROLLOUT_AB_REGRESSION: { status: 502, message: 'In the stage A/B split the candidate errs significantly more or answers slower than the control, beyond the stage limits' },
 
   // Command line (packages/cli): refusals the CLI makes itself, before or after talking to the server
   FLT_CLI_USAGE: { status: 400, message: 'The command line is invalid: unknown command or option, missing argument, or an unreadable input file' },

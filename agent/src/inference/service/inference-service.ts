@@ -16,8 +16,10 @@ import { validateInputs } from '../validate-inputs.ts';
 import { ResultCache, resultCacheKey, type ResultCacheConfig } from '../result-cache.ts';
 import { ResultCacheMetrics } from './result-cache-metrics.ts';
 import { ShadowRun, cloneTensors, type ShadowOptions } from '../shadow.ts';
-import type { ShadowReport } from '@flotilla/protocol';
+import type { AbReport, AbSplit, ShadowReport } from '@flotilla/protocol';
 import { InferenceMetrics } from './inference-metrics.ts';
+import { AbSplitRun, type AbArm } from '../ab-split.ts';
+import { AbMetrics } from './ab-metrics.ts';
 
 export interface InferOptions {
   /** Serve this version (active or previous) instead of the active one. */
@@ -27,6 +29,11 @@ export interface InferOptions {
   signal?: AbortSignal;
   /** Move the input buffers to the worker instead of copying them; the caller's arrays are detached afterwards. */
   transferInputs?: boolean;
+  /**
+   * Looks up the caller's sticky key by the name an A/B split gives (a header or request parameter);
+   * called only while the model has a split with a sticky key.
+   */
+  stickyKey?: (name: string) => string | undefined;
 }
 
 export interface InferResult {
@@ -38,6 +45,8 @@ export interface InferResult {
   latencyMs: number;
   /** Set when the model has a result cache: whether this answer came from it. */
   cache?: 'hit' | 'miss';
+  /** Set while the model has an A/B split: the arm that served (`version` says which version that was). */
+  arm?: AbArm;
 }
 
 export interface StageOptions {
@@ -96,7 +105,7 @@ export interface InferenceServiceOptions {
   cache?: ResultCacheConfig | ((model: string) => ResultCacheConfig | undefined);
   /** Sees each request's inputs and, on success, its outputs (drift monitoring). */
   observer?: InferenceObserver;
-  /** Draws which requests a shadow run mirrors (tests pin it); Math.random by default. */
+  /** Draws which requests a shadow run mirrors and which an A/B split without a sticky key sends to the candidate (tests pin it); Math.random by default. */
   random?: () => number;
 }
 
@@ -137,6 +146,8 @@ export class InferenceService {
   private readonly metrics: InferenceMetrics;
   private readonly caches = new Map<string, ResultCache>();
   private readonly shadows = new Map<string, ShadowRun>();
+  private readonly splits = new Map<string, AbSplitRun>();
+  private readonly abMetrics: AbMetrics;
   private readonly cacheMetrics: ResultCacheMetrics;
   private readonly opts: InferenceServiceOptions;
   private readonly now: () => number;
@@ -147,6 +158,7 @@ export class InferenceService {
     this.registry = opts.registry ?? new Registry();
     this.metrics = new InferenceMetrics(this.registry, () => this.depth);
     this.cacheMetrics = new ResultCacheMetrics(this.registry, () => this.cacheViews());
+    this.abMetrics = new AbMetrics(this.registry);
     this.now = opts.now ?? (() => performance.now());
     const events: OnnxLoadedModelEvents = {
       onWorkerExit: ({ model, version }) => this.metrics.workerRestarts.inc({ model, version }),
@@ -158,7 +170,14 @@ export class InferenceService {
   async infer(model: string, inputs: readonly Tensor[], opts: InferOptions = {}): Promise<InferResult> {
     const start = this.now();
     if (this.closing) throw this.countError(model, new FlotillaError('FLT_INFER_UNAVAILABLE', 'the inference service is closed'));
-    const loaded = this.hosts.get(model)?.select(opts.version);
+    let loaded = this.hosts.get(model)?.select(opts.version);
+    // A/B: a request that names no version may go to the staged candidate instead of the active one.
+    const split = opts.version === undefined && loaded ? this.splitFor(model, loaded) : undefined;
+    let arm: AbArm | undefined;
+    if (split) {
+      arm = split.pick(split.sticky === undefined ? undefined : opts.stickyKey?.(split.sticky));
+      if (arm === 'candidate') loaded = this.hosts.get(model)!.stagedModel!;
+    }
     if (!loaded) {
       const what = opts.version === undefined ? `no active version of ${model}` : `${model}@${opts.version} is not loaded`;
       throw this.countError(model, new FlotillaError('FLT_INFER_UNKNOWN_MODEL', what, { model, version: opts.version ?? null }));
@@ -171,7 +190,11 @@ export class InferenceService {
     }
     const host = this.hosts.get(model) as ModelHost;
     const cached = this.cacheLookup(host, loaded, inputs, opts.outputs);
-    if (cached?.hit) return { outputs: cached.hit, model, version: loaded.version, provider: loaded.provider, latencyMs: this.now() - start, cache: 'hit' };
+    if (cached?.hit) {
+      const latencyMs = this.now() - start;
+      if (split && arm) this.countArm(split, arm, latencyMs, cached.hit);
+      return { outputs: cached.hit, model, version: loaded.version, provider: loaded.provider, latencyMs, cache: 'hit', ...(arm && { arm }) };
+    }
     const mirror = opts.version === undefined ? this.takeMirror(host, loaded) : undefined;
     // Transferred inputs are detached once the worker has them, so the mirror needs its own copy.
     const mirrorInputs = mirror && opts.transferInputs ? cloneTensors(inputs) : inputs;
@@ -189,9 +212,11 @@ export class InferenceService {
       if (cached) cached.cache.set(cached.key, outputs, cached.epoch);
       observed?.(outputs);
       if (mirror) this.runMirror(mirror, mirrorInputs, opts.outputs, outputs, latencyMs);
-      return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs, ...(cached && { cache: 'miss' as const }) };
+      if (split && arm) this.countArm(split, arm, latencyMs, outputs);
+      return { outputs, model, version: loaded.version, provider: loaded.provider, latencyMs, ...(cached && { cache: 'miss' as const }), ...(arm && { arm }) };
     } catch (err) {
       mirror?.run.release();
+      if (split && arm) split.arm(arm).failure();
       const error = this.countError(model, asFlotillaError(err));
       host.record(loaded, this.now() - start, error.code);
       throw error;
@@ -268,10 +293,46 @@ export class InferenceService {
     return run.stats.report();
   }
 
+  /**
+   * Starts an A/B split of the model (docs/ota.md, "A/B traffic"): `share` of the requests that name
+   * no version are answered by the staged candidate, the rest by the active version. A running split
+   * is replaced, its counters start again.
+   */
+  startAb(model: string, split: AbSplit): AbReport {
+    this.assertOpen();
+    const host = this.requireHost(model);
+    const staged = host.stagedModel;
+    const active = host.activeModel;
+    if (!staged || !active) throw new FlotillaError('FLT_INFER_UNKNOWN_MODEL', `${model} needs an active and a staged version for an A/B split`, { model });
+    const run = new AbSplitRun(model, { control: active.version, candidate: staged.version }, split, (this.opts.clock ?? Date.now)(), this.opts.random);
+    this.splits.set(model, run);
+    return run.report();
+  }
+
+  /** The model's A/B split so far, or null when none runs. */
+  abReport(model: string): AbReport | null {
+    return this.splits.get(model)?.report() ?? null;
+  }
+
+  /** Ends the split (every request goes to the active version again); returns its final report, null when none ran. */
+  stopAb(model: string): AbReport | null {
+    const run = this.splits.get(model);
+    if (!run) return null;
+    this.splits.delete(model);
+    return run.report();
+  }
+
+  /** A request `version` answered was sent on to a cloud pool: counted for its arm while a split runs. */
+  noteEscalation(model: string, version: string): void {
+    const arm = this.splits.get(model)?.armOf(version);
+    if (arm) arm.escalations++;
+  }
+
   /** Switches the model to its staged version; the next request goes there. */
   activate(model: string): SwitchResult {
     this.assertOpen();
     this.stopShadow(model);
+    this.stopAb(model);
     const result = this.requireHost(model).activate();
     this.clearCache(model);
     this.metrics.swaps.inc({ model });
@@ -282,6 +343,7 @@ export class InferenceService {
   rollback(model: string): SwitchResult {
     this.assertOpen();
     this.stopShadow(model);
+    this.stopAb(model);
     const result = this.requireHost(model).rollback();
     this.clearCache(model);
     this.metrics.rollbacks.inc({ model });
@@ -298,7 +360,10 @@ export class InferenceService {
   async unload(model: string, version?: string): Promise<void> {
     const host = this.requireHost(model);
     const targets = [host.activeModel, host.previousModel, host.stagedModel].filter((m): m is LoadedModel => m !== undefined && (version === undefined || m.version === version));
-    if (targets.includes(host.stagedModel as LoadedModel)) this.stopShadow(model);
+    if (targets.includes(host.stagedModel as LoadedModel) || targets.includes(host.activeModel as LoadedModel)) {
+      this.stopShadow(model);
+      this.stopAb(model);
+    }
     if (version !== undefined && targets.length === 0) throw new FlotillaError('FLT_INFER_UNKNOWN_MODEL', `${model}@${version} is not loaded`);
     await Promise.allSettled(targets.map((m) => this.batchers.get(m)?.drain()));
     await host.unload(version);
@@ -378,6 +443,21 @@ export class InferenceService {
     const batcher = new MicroBatcher(loaded, config, (rows) => this.metrics.batchRows.observe({ model: loaded.model }, rows));
     this.batchers.set(loaded, batcher);
     return batcher;
+  }
+
+  /** The model's split when `loaded` (the version the request selected) is its control and the candidate is still staged. */
+  private splitFor(model: string, loaded: LoadedModel): AbSplitRun | undefined {
+    const run = this.splits.get(model);
+    if (!run) return undefined;
+    const host = this.hosts.get(model)!;
+    if (loaded !== host.activeModel || loaded.version !== run.control.version || host.stagedModel?.version !== run.candidate.version) return undefined;
+    return run;
+  }
+
+  private countArm(split: AbSplitRun, arm: AbArm, latencyMs: number, outputs: readonly Tensor[]): void {
+    const kpis = split.arm(arm);
+    kpis.success(latencyMs, outputs);
+    this.abMetrics.served(split.model, kpis.version, arm);
   }
 
   /** A mirror for a request the active version serves, when the model's shadow run takes it. */

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Generation, Name, Timestamp, Version, strict } from './common.ts';
+import { AbReport, AbSplit } from './ab.ts';
 
 /**
  * Shadow gate of a candidate (docs/ota.md, "Shadow runs"): the device loads the candidate beside the
@@ -22,6 +23,8 @@ export const DesiredModel = Type.Object(
     version: Version,
     /** Hold the candidate in shadow until it proves itself on live traffic. */
     shadow: Type.Optional(ShadowGate),
+    /** Serve a share of live requests from the candidate beside the active version (A/B traffic). */
+    ab: Type.Optional(AbSplit),
   },
   { additionalProperties: true },
 );
@@ -159,6 +162,8 @@ export const ReportedModel = Type.Object(
     health: Type.Optional(ModelHealth),
     /** The candidate's shadow run, while it is held in shadow and after the gate decided. */
     shadow: Type.Optional(ShadowReport),
+    /** The candidate's A/B split, per arm, while it runs. */
+    ab: Type.Optional(AbReport),
   },
   { additionalProperties: true },
 );

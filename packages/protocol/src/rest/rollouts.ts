@@ -2,6 +2,29 @@ import { Type, type Static } from 'typebox';
 import { DEVICE_ID_PATTERN, LABEL_VALUE_PATTERN } from '../ids.ts';
 import { Labels, Name, Version, strict } from '../messages/common.ts';
 import { ShadowGate } from '../messages/state.ts';
+import { AbSplit } from '../messages/ab.ts';
+
+/**
+ * A stage's A/B gate (docs/ota.md, "A/B traffic"): the stage's devices serve `share` of requests
+ * from the new version beside the old one. Once each arm has `minRequests` across the fleet (and
+ * `minDurationSec` passed since the stage started), the server compares the arms: the rollout aborts
+ * (FLT_ROLLOUT_AB_REGRESSION) when the candidate is significantly worse, otherwise the devices
+ * activate the new version and the stage goes on as usual.
+ */
+export const RolloutAbGate = Type.Object(
+  {
+    share: AbSplit.properties.share,
+    sticky: AbSplit.properties.sticky,
+    minRequests: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+    minDurationSec: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })),
+    /** Abort when the lower bound of candidate − control error rate exceeds this. */
+    maxErrorRateDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Abort when the candidate's mean latency is above this many times the control's, beyond the interval. */
+    maxLatencyRatio: Type.Optional(Type.Number({ minimum: 1, maximum: 100 })),
+  },
+  strict,
+);
+export type RolloutAbGate = Static<typeof RolloutAbGate>;
 
 /**
  * REST shapes of staged rollouts (server/src/http/routes/rollouts.ts). Semantics in docs/rollouts.md.
@@ -36,6 +59,8 @@ export const RolloutStage = Type.Object(
     requireApproval: Type.Optional(Type.Boolean({ default: false })),
     /** Devices of this stage hold the new version in shadow on live traffic and activate it only past this gate. */
     shadow: Type.Optional(ShadowGate),
+    /** Devices of this stage split live traffic between the old and the new version until the A/B gate decides. */
+    ab: Type.Optional(RolloutAbGate),
   },
   strict,
 );
