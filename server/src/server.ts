@@ -7,6 +7,7 @@ import { resolveConfig } from './config/load.ts';
 import type { ServerConfig, ServerConfigInput } from './config/schema.ts';
 import { openDatabase, type Db } from './db/open.ts';
 import { ApiTokens } from './auth/api-tokens.ts';
+import { throttleFromConfig } from './auth/throttle-config.ts';
 import { EnrollmentTokens } from './auth/enrollment-tokens.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { DeviceStore } from './fleet/device-store.ts';
@@ -113,6 +114,8 @@ export class FlotillaServer {
       const enrollmentTokens = new EnrollmentTokens(db, now);
       const audit = new AuditLog(db, now);
       const bootstrap = ensureBootstrapSecrets(config, dataDir, apiTokens, enrollmentTokens, logger);
+      // One throttle for REST and MQTT: guesses at a device credential count together on both.
+      const authThrottle = throttleFromConfig(config.guards, now);
 
       // The broker and the fleet need each other (auth and events one way, send/kick the other);
       // the link defers to the broker once it exists.
@@ -188,6 +191,12 @@ export class FlotillaServer {
         },
         logger: logger.child({ part: 'broker' }),
         registry: metrics.registry,
+        guards: {
+          throttle: authThrottle,
+          connects: { perSecond: config.guards.mqttConnectsPerSec, pending: config.guards.mqttPendingConnects, exemptAddresses: config.guards.exemptAddresses },
+          maxOutgoingBufferBytes: config.guards.mqttOutgoingBufferBytes,
+          now,
+        },
       });
       broker = brokerSetup.broker;
       let server: FlotillaServer | null = null;
@@ -207,6 +216,7 @@ export class FlotillaServer {
         pools,
         hardExamples,
         drift,
+        authThrottle,
         isReady: () => server !== null && server.#addresses !== null && server.#closing === null,
       });
       http.addHook('onClose', async () => drift.close());

@@ -37,6 +37,11 @@ export const ERRORS = {
   FLT_MQTT_WILL_FORBIDDEN: { status: 403, message: 'Last will must target the device own status topic' },
   FLT_MQTT_CLIENT_ID_TAKEN: { status: 409, message: 'Another session already holds this client id' },
 
+  // Abuse guards (server/src/auth/failure-throttle.ts, server/src/broker/connection-guard.ts, docs/security.md "Abuse guards")
+  FLT_AUTH_THROTTLED: { status: 429, message: 'Too many failed authentication attempts from this address; retry after the time in Retry-After' },
+  FLT_MQTT_CONNECT_FLOOD: { status: 429, message: 'MQTT connection closed unanswered: too many new or pending connections from this address' },
+  FLT_MQTT_SLOW_CONSUMER: { status: 503, message: 'MQTT connection closed: the client stopped reading and its outgoing buffer passed the limit' },
+
   // External broker mode (docs/external-broker.md)
   FLT_BROKER_UNAVAILABLE: { status: 503, message: 'The external MQTT broker is not reachable from the server' },
   FLT_BROKER_PROVISION_FAILED: { status: 503, message: 'The external broker did not apply a device credential or ACL change' },

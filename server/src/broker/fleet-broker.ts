@@ -14,6 +14,8 @@ import { SessionTable } from './session-table.ts';
 import { listenTcp } from './tcp-listener.ts';
 import type { BoundListener } from './tcp-listener.ts';
 import { listenWs } from './ws-listener.ts';
+import { ConnectionGuard } from './connection-guard.ts';
+import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import type { BrokerEvents, DeviceAuthenticator } from './types.ts';
 
 export interface FleetBrokerOptions {
@@ -24,6 +26,18 @@ export interface FleetBrokerOptions {
   registry?: Registry;
   /** largest PUBLISH (and will) payload a device may send; defaults to the protocol limit */
   maxPayloadBytes?: number;
+  /** abuse guards (docs/security.md "Abuse guards"); each one is off when left out */
+  guards?: BrokerGuards;
+}
+
+export interface BrokerGuards {
+  /** failed-CONNECT throttling, shared with the REST API's */
+  throttle?: FailureThrottle;
+  /** connect-flood limits per source address */
+  connects?: { perSecond: number; pending: number; exemptAddresses?: readonly string[] };
+  /** a client that stops reading is disconnected once this many bytes wait to be written to it */
+  maxOutgoingBufferBytes?: number;
+  now?: () => number;
 }
 
 export interface ListenOptions {
@@ -62,12 +76,28 @@ export class FleetBroker {
   readonly #guardPacketSize: PacketGuard;
   readonly #maxPacketBytes: number;
   readonly #listeners: BoundListener[] = [];
+  readonly #metrics: BrokerMetrics;
+  readonly #connectGuard: ConnectionGuard | null;
+  /** source address of each connection, for the throttle and the flood guard */
+  readonly #addresses = new WeakMap<Client, string>();
+  /** admitted connections not yet answered, and the address the flood guard counted them under */
+  readonly #pending = new WeakMap<Duplex, string>();
+  readonly #settle: (conn: Duplex) => void;
+  readonly #onPendingClose: (this: Duplex) => void;
   /** One 'close' listener shared by every connection (`this` is the stream, aedes set `.client`). */
   readonly #onConnClose: (this: Duplex & { client?: Client }) => void;
   #listening = false;
+  #retained: { size(): number } = { size: () => 0 };
   #closing: Promise<void> | null = null;
 
-  private constructor(aedes: Aedes, sessions: SessionTable, opts: FleetBrokerOptions, maxPacketBytes: number) {
+  private constructor(
+    aedes: Aedes,
+    sessions: SessionTable,
+    opts: FleetBrokerOptions,
+    maxPacketBytes: number,
+    metrics: BrokerMetrics,
+    addresses: WeakMap<Client, string>,
+  ) {
     this.#aedes = aedes;
     this.#internals = aedes as unknown as AedesInternals;
     this.#sessions = sessions;
@@ -75,6 +105,22 @@ export class FleetBroker {
     this.#logger = opts.logger;
     this.#maxPacketBytes = maxPacketBytes;
     this.#guardPacketSize = packetSizeGuard(maxPacketBytes);
+    this.#metrics = metrics;
+    this.#addresses = addresses;
+    const connects = opts.guards?.connects;
+    this.#connectGuard = connects ? new ConnectionGuard({ ...connects, now: opts.guards?.now ?? Date.now }) : null;
+    const pending = this.#pending;
+    const guard = this.#connectGuard;
+    this.#settle = (conn) => {
+      const address = pending.get(conn);
+      if (address === undefined) return;
+      pending.delete(conn);
+      guard?.settled(address);
+    };
+    const settle = this.#settle;
+    this.#onPendingClose = function onPendingClose(this: Duplex) {
+      settle(this);
+    };
     const sessionEnded = (client: Client): void => this.#sessionEnded(client);
     this.#onConnClose = function onConnClose(this: Duplex & { client?: Client }) {
       if (this.client) sessionEnded(this.client);
@@ -88,6 +134,7 @@ export class FleetBroker {
     const sessions = new SessionTable();
     const metrics = new BrokerMetrics(opts.registry ?? new Registry(), () => sessions.size);
     let aedesRef: AedesInternals | null = null;
+    const addresses = new WeakMap<Client, string>();
     const hooks = createPolicyHooks({
       auth: opts.auth,
       events: opts.events,
@@ -96,6 +143,11 @@ export class FleetBroker {
       sessions,
       maxPayloadBytes,
       registered: (deviceId) => (aedesRef ? aedesRef.clients[deviceId] : undefined),
+      addressOf: (client) => addresses.get(client) ?? '',
+      ...(opts.guards?.throttle ? { throttle: opts.guards.throttle } : {}),
+      ...(opts.guards?.maxOutgoingBufferBytes !== undefined ? { maxOutgoingBufferBytes: opts.guards.maxOutgoingBufferBytes } : {}),
+      // On the next tick: aedes is in the middle of a delivery to this client (close() destroys the socket).
+      shed: (client) => setImmediate(() => client.close()),
     });
     const aedesOptions: AedesOptions = {
       preConnect: hooks.preConnect,
@@ -116,9 +168,10 @@ export class FleetBroker {
     const internals = aedes as unknown as AedesInternals;
     aedesRef = internals;
     guardIncomingStore(internals);
-    indexRetained(internals.persistence as unknown as RetainedPersistence);
+    const retained = indexRetained(internals.persistence as unknown as RetainedPersistence);
 
-    const broker = new FleetBroker(aedes, sessions, { ...opts, logger }, maxPayloadBytes + PACKET_HEADER_ALLOWANCE);
+    const broker = new FleetBroker(aedes, sessions, { ...opts, logger }, maxPayloadBytes + PACKET_HEADER_ALLOWANCE, metrics, addresses);
+    broker.#retained = retained;
     broker.#wire(hooks.reportViolation);
     return broker;
   }
@@ -128,6 +181,7 @@ export class FleetBroker {
     // 'client' fires when aedes registers the session, just before it writes CONNACK 0, so the
     // device counts as connected by the time it hears it is.
     aedes.on('client', (client) => {
+      this.#settle((client as unknown as { conn: Duplex }).conn);
       if (client.closed) return;
       releaseConnectPacket(client);
       const replaced = this.#sessions.ready(client);
@@ -162,7 +216,19 @@ export class FleetBroker {
       conn.destroy();
       return;
     }
+    const address = remoteAddressOf(conn, req);
+    if (this.#connectGuard) {
+      if (!this.#connectGuard.admit(address)) {
+        // Closed before aedes parses a byte: a flood costs an accept and a close.
+        this.#metrics.shedConnection('flood');
+        conn.destroy();
+        return;
+      }
+      this.#pending.set(conn, address);
+      conn.once('close', this.#onPendingClose);
+    }
     const client = this.#aedes.handle(conn, req);
+    this.#addresses.set(client, address);
     this.#guardPacketSize(client);
     // Fallback for sessions whose unregister aedes skipped (see SessionTable).
     conn.once('close', this.#onConnClose);
@@ -221,6 +287,11 @@ export class FleetBroker {
     return this.#sessions.size;
   }
 
+  /** Retained messages held (at most one status per device, plus the server's own). */
+  retainedCount(): number {
+    return this.#retained.size();
+  }
+
   /** Stops the listeners and disconnects every client; bounded, and safe to call twice. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -240,6 +311,11 @@ export class FleetBroker {
     if (outcome === 'timeout') this.#logger.warn('mqtt broker close hit its deadline');
     this.#logger.info('mqtt broker closed');
   }
+}
+
+/** The peer's address: the TCP socket's, or for a WebSocket stream the upgrade request's. */
+function remoteAddressOf(conn: Duplex, req?: IncomingMessage): string {
+  return (conn as { remoteAddress?: string }).remoteAddress ?? req?.socket.remoteAddress ?? '';
 }
 
 /**

@@ -8,6 +8,7 @@ import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
 import { CONNACK, checkConnect, checkPublish, checkSubscribe, mayForward } from './device-policy.ts';
 import type { ConnectRefusal } from './device-policy.ts';
+import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import type { SessionTable } from './session-table.ts';
 import type { BrokerEvents, DeviceAuthenticator } from './types.ts';
@@ -21,6 +22,14 @@ export interface HookContext {
   maxPayloadBytes: number;
   /** the aedes-registered client for an id (it may not be in the SessionTable yet) */
   registered(deviceId: string): Client | undefined;
+  /** the source address of a client's connection; '' when left out */
+  addressOf?(client: Client): string;
+  /** failed-CONNECT throttling per address and device id; none when left out */
+  throttle?: FailureThrottle;
+  /** a client whose unsent outgoing bytes pass this is disconnected; no limit when left out */
+  maxOutgoingBufferBytes?: number;
+  /** closes a connection the broker drops on its own; client.close() when left out */
+  shed?(client: Client): void;
 }
 
 type PolicyHooks = Required<
@@ -35,6 +44,11 @@ export function createPolicyHooks(ctx: HookContext): PolicyHooks & { reportViola
   // sees the packet as sent (aedes later replaces an empty client id with a generated one), while
   // only authenticate can answer with a CONNACK return code the client understands.
   const connectChecks = new WeakMap<Client, ConnectRefusal | typeof PASSED>();
+  const { throttle, maxOutgoingBufferBytes } = ctx;
+  const addressOf = (client: Client): string => ctx.addressOf?.(client) ?? '';
+  const shed = (client: Client): void => (ctx.shed ? ctx.shed(client) : client.close());
+  // Clients already being dropped for not reading: report once, forward nothing more.
+  const shedding = new WeakSet<Client>();
 
   function reportViolation(deviceId: string | null, code: ErrorCode, detail: string): void {
     metrics.violation(code);
@@ -44,6 +58,8 @@ export function createPolicyHooks(ctx: HookContext): PolicyHooks & { reportViola
 
   function refuse(client: Client, refusal: ConnectRefusal, done: Parameters<PolicyHooks['authenticate']>[3]): void {
     metrics.connect('refused');
+    // A missing or wrong credential is a guess; a malformed CONNECT (client id, will) is not.
+    if (throttle && refusal.code === 'FLT_MQTT_AUTH_FAILED') throttle.failed(addressOf(client), client.id ? `device:${client.id}` : null);
     reportViolation(client.id ?? null, refusal.code, refusal.detail);
     done(authError(refusal.detail, refusal.returnCode), false);
   }
@@ -70,6 +86,16 @@ export function createPolicyHooks(ctx: HookContext): PolicyHooks & { reportViola
     authenticate(client, _username, password, done) {
       const checked = connectChecks.get(client);
       connectChecks.delete(client);
+      if (throttle) {
+        // Checked before the credential lookup: a throttled guesser costs no database read.
+        const verdict = throttle.check(addressOf(client), client.id ? `device:${client.id}` : null);
+        if (!verdict.allowed) {
+          metrics.connect('throttled');
+          metrics.violation('FLT_AUTH_THROTTLED');
+          done(authError(`throttled (${verdict.reason}) for ${Math.ceil(verdict.retryAfterMs / 1000)} s`, CONNACK.notAuthorized), false);
+          return;
+        }
+      }
       if (checked !== PASSED) {
         refuse(client, checked ?? { code: 'FLT_MQTT_AUTH_FAILED', returnCode: CONNACK.notAuthorized, detail: 'connect checks missing' }, done);
         return;
@@ -137,6 +163,18 @@ export function createPolicyHooks(ctx: HookContext): PolicyHooks & { reportViola
     },
 
     authorizeForward(client, packet) {
+      if (maxOutgoingBufferBytes !== undefined) {
+        if (shedding.has(client)) return null;
+        const queued = (client as { conn?: { writableLength?: number } }).conn?.writableLength ?? 0;
+        if (queued > maxOutgoingBufferBytes) {
+          // The client stopped reading: everything sent to it now would pile up in server memory.
+          shedding.add(client);
+          metrics.shedConnection('slow_consumer');
+          reportViolation(client.id, 'FLT_MQTT_SLOW_CONSUMER', `${queued} bytes unsent`);
+          shed(client);
+          return null;
+        }
+      }
       if (mayForward(client.id, packet.topic)) return packet;
       reportViolation(client.id, 'FLT_MQTT_TOPIC_FORBIDDEN', `forward of ${JSON.stringify(packet.topic)}`);
       return null;

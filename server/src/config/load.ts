@@ -77,6 +77,7 @@ function merge(base: ServerConfigInput, over: ServerConfigInput): ServerConfigIn
   const merged: ServerConfigInput = { ...base, ...over, http: { ...base.http, ...over.http }, mqtt: { ...base.mqtt, ...over.mqtt } };
   // A file may hold the bucket and the environment only the secret: layer the fields, not the object.
   if (base.artifacts && over.artifacts) merged.artifacts = { ...base.artifacts, ...over.artifacts } as ServerConfigInput['artifacts'];
+  if (base.guards && over.guards) merged.guards = { ...base.guards, ...over.guards };
   return merged;
 }
 

@@ -115,6 +115,35 @@ export const ServerConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Abuse guards: failed-authentication throttling and MQTT connection limits (docs/security.md "Abuse guards"). */
+    guards: Type.Object(
+      {
+        /**
+         * Source addresses never throttled nor limited: the server's own host (local tools, the demo,
+         * a reverse proxy on the same host, which would otherwise make every client one address).
+         */
+        exemptAddresses: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 256, default: ['127.0.0.1', '::1'] }),
+        /** Window in which failed authentications are counted, in seconds. */
+        authFailureWindowSec: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+        /** Failed authentications (REST and MQTT) one address may make in the window before it is blocked. */
+        authFailuresPerAddress: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+        /** Failures against one device id or token prefix, from any address, before addresses that failed on it are held back. */
+        authFailuresPerIdentity: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
+        /** First block of an address, in seconds; each further block doubles it. */
+        authBlockSec: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
+        /** Longest block, in seconds. */
+        authMaxBlockSec: Type.Integer({ minimum: 1, maximum: 7 * 86_400, default: 900 }),
+        /** Addresses (and, separately, identities) tracked at once; the least recently failing are forgotten first. */
+        authTrackedEntries: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 50_000 }),
+        /** Embedded broker: new MQTT connections one address may open per second; more are closed unanswered. */
+        mqttConnectsPerSec: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+        /** Embedded broker: connections one address may hold open before their CONNACK. */
+        mqttPendingConnects: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 16 }),
+        /** Embedded broker: bytes queued for a client that stopped reading before it is disconnected. */
+        mqttOutgoingBufferBytes: Type.Integer({ minimum: 64 * 1024, maximum: 1024 ** 3, default: 4 * 1024 * 1024 }),
+      },
+      { ...strict, default: {} },
+    ),
     /**
      * Which MQTT broker devices connect to: the embedded one (default), or an external broker the
      * server joins as a privileged client (docs/external-broker.md).
@@ -144,7 +173,8 @@ export type ServerConfig = Static<typeof ServerConfigSchema>;
 export type S3ArtifactsConfig = Static<typeof S3Artifacts>;
 
 /** What callers may pass: every field optional, nested objects partial. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts' | 'guards'>> & {
+  guards?: Partial<ServerConfig['guards']>;
   artifacts?: { store: 'disk' } | (Omit<S3ArtifactsConfig, 'region' | 'forcePathStyle' | 'prefix' | 'downloads' | 'presignTtlSec'> & Partial<S3ArtifactsConfig>);
   broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs'> & Partial<Static<typeof ExternalBroker>>);
   http?: Partial<ServerConfig['http']>;

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { HttpContext } from './context.ts';
 import { installErrorHandling, refuseNonFiniteNumbers } from './errors.ts';
+import { installAuthThrottle } from './auth-throttle.ts';
 import { healthRoutes } from './routes/health.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -16,6 +17,7 @@ import { deviceReleaseRoutes } from './routes/device-releases.ts';
 import { poolRoutes } from './routes/pools.ts';
 import { hardExampleRoutes } from './routes/hard-examples.ts';
 import { driftRoutes } from '../drift/drift-routes.ts';
+import { abRoutes } from './routes/ab.ts';
 import { consoleRoutes } from '../console/plugin.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
@@ -40,6 +42,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   app.decorateRequest('principal', null);
   installErrorHandling(app);
   refuseNonFiniteNumbers(app);
+  if (ctx.authThrottle) installAuthThrottle(app, ctx.authThrottle, ctx.metrics.registry);
 
   app.addHook('onResponse', async (request, reply) => {
     ctx.metrics.httpRequests.observe(
@@ -68,6 +71,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   poolRoutes(app, ctx);
   hardExampleRoutes(app, ctx);
   driftRoutes(app, ctx);
+  abRoutes(app, ctx);
   await consoleRoutes(app);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
   await app.register(async (scope) => artifactRoutes(scope, ctx));

@@ -13,6 +13,7 @@ import type { RegistryServices } from '../registry/index.ts';
 import type { PoolAdmin } from '../pools/index.ts';
 import type { HardExampleStore } from '../hard-examples/index.ts';
 import type { DriftTracker } from '../drift/drift-tracker.ts';
+import type { FailureThrottle } from '../auth/failure-throttle.ts';
 
 /** The services the REST routes call. Routes hold no state of their own. */
 export interface HttpContext {
@@ -33,6 +34,8 @@ export interface HttpContext {
   hardExamples: HardExampleStore;
   /** Drift of live traffic per model version (docs/registry.md "Drift"); no drift routes without it. */
   drift?: DriftTracker;
+  /** Failed-authentication throttling (docs/security.md "Abuse guards"); none when left out. */
+  authThrottle?: FailureThrottle;
   /** True while the server can serve: database open, broker listening, not shutting down. */
   isReady(): boolean;
 }

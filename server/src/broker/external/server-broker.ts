@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ServerConfig } from '../../config/schema.ts';
 import { FleetBroker } from '../fleet-broker.ts';
-import type { BoundPorts, ListenOptions } from '../fleet-broker.ts';
+import type { BoundPorts, BrokerGuards, ListenOptions } from '../fleet-broker.ts';
 import type { BrokerEvents, DeviceAuthenticator } from '../types.ts';
 import { provisionOnEnroll } from './enroll-provisioning.ts';
 import { ExternalBroker } from './external-broker.ts';
@@ -34,6 +34,8 @@ export interface ServerBrokerDeps {
   registry?: Registry;
   /** true when the device is accepted and holds a current credential */
   isActive(deviceId: string): boolean;
+  /** embedded broker only: connect throttling, flood and slow-consumer limits */
+  guards?: BrokerGuards;
 }
 
 export interface ServerBrokerSetup {
@@ -44,7 +46,13 @@ export interface ServerBrokerSetup {
 
 export async function createServerBroker(config: Readonly<ServerConfig['broker']>, deps: ServerBrokerDeps): Promise<ServerBrokerSetup> {
   if (config.mode === 'embedded') {
-    const broker = await FleetBroker.create({ auth: deps.auth, events: deps.events, logger: deps.logger, ...(deps.registry ? { registry: deps.registry } : {}) });
+    const broker = await FleetBroker.create({
+      auth: deps.auth,
+      events: deps.events,
+      logger: deps.logger,
+      ...(deps.registry ? { registry: deps.registry } : {}),
+      ...(deps.guards ? { guards: deps.guards } : {}),
+    });
     return { broker, attachHttp: async () => {} };
   }
   if (config.provisioner === 'http-hooks' && config.hookToken === undefined) {
