@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { modelPath, runGoldenSelfTest } from '../src/index.ts';
 import { card, modelsDir, session } from './helpers.ts';
 
-const GOOD = ['tiny-mlp-fp32', 'tiny-mlp-int8-static', 'tiny-mlp-int8-dynamic', 'mnist-edge-int8', 'mnist-edge-fp32', 'mnist-cloud-fp32', 'heavy-conv-fp32'];
+const GOOD = ['tiny-mlp-fp32', 'tiny-mlp-int8-static', 'tiny-mlp-int8-dynamic', 'mnist-edge-int8', 'mnist-edge-fp32', 'mnist-cloud-fp32', 'heavy-conv-fp32', 'wide-mlp-fp32'];
 
 describe.each(GOOD)('%s', (name) => {
   it('loads in onnxruntime-node with the inputs and outputs its card declares', async () => {

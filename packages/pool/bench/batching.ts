@@ -1,11 +1,17 @@
 /**
  * bench:pool. Throughput of the pool worker with dynamic batching against the same worker with
- * batching off (every request its own session run), at concurrency 16, one MNIST digit per request
- * (binary tensor extension), both workers with the same number of worker threads. Each worker is
- * its own process (src/main.ts, configured by FLOTILLA_POOL_* variables, as deployed); the load
- * comes from a third process. Reps alternate (and alternate which goes first) so machine noise hits
- * both alike. Target: batched ≥ 3× batch-size-1 (median requests/s).
- * Usage: pnpm bench:pool [--reps 5] [--seconds 4] [--concurrency 16] [--max-batch 32] [--delay-us 1000] [--instances 1]
+ * batching off (every request its own session run), at concurrency 16, one MNIST-shaped row per
+ * request (binary tensor extension), both workers with the same number of worker threads, for two
+ * cloud models in one run:
+ *   - mnist-cloud (784→128→64→10): so small that a batch-1 run costs about what the HTTP hand-off
+ *     around it costs, so batching has little to amortize;
+ *   - wide-mlp (784→2048→2048→2048→10, 40 MB of weights): a batch-1 run is memory-bound and takes
+ *     milliseconds, the regime of the large models a GPU pool serves, where batching pays.
+ * Each worker is its own process (src/main.ts, configured by FLOTILLA_POOL_* variables, as deployed)
+ * serving both models; the load comes from a third process. Reps alternate (and alternate which
+ * goes first) so machine noise hits both alike. Target: batched ≥ 3× batch-size-1 (median
+ * requests/s) on the large model.
+ * Usage: pnpm bench:pool [--reps 5] [--seconds 4] [--concurrency 16] [--max-batch 32] [--delay-us 1000] [--instances 1] [--models mnist-cloud,wide-mlp]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +36,7 @@ const { values } = parseArgs({
     'delay-us': { type: 'string', default: '1000' },
     instances: { type: 'string', default: '1' },
     'inprocess-seconds': { type: 'string', default: '2' },
+    models: { type: 'string', default: 'mnist-cloud,wide-mlp' },
     out: { type: 'string', default: 'bench-results/pool-batching.json' },
   },
 });
@@ -41,7 +48,15 @@ const maxBatchSize = Number(values['max-batch']);
 const maxQueueDelayUs = Number(values['delay-us']);
 const instances = Number(values.instances);
 
-const MODEL = 'mnist-cloud';
+/** The models measured: name at the pool, model kit build, and what the JSON says about it. */
+const ALL_MODELS = [
+  { name: 'mnist-cloud', build: 'mnist-cloud-fp32', what: 'mnist-cloud-fp32 (784→128→64→10, trained, 0.4 MB)' },
+  { name: 'wide-mlp', build: 'wide-mlp-fp32', what: 'wide-mlp-fp32 (784→2048→2048→2048→10, seeded random weights, 40 MB)' },
+] as const;
+type BenchModel = (typeof ALL_MODELS)[number];
+const wanted = (values.models as string).split(',').map((m) => m.trim());
+const MODELS: BenchModel[] = ALL_MODELS.filter((m) => wanted.includes(m.name));
+if (MODELS.length === 0) throw new Error(`--models: pick from ${ALL_MODELS.map((m) => m.name).join(', ')}`);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const mainFile = resolve(here, '../src/main.ts');
 const root = resolve(here, '../../..');
@@ -95,19 +110,21 @@ async function stopWorker(w: Worker): Promise<void> {
   await exited;
 }
 
-/** Session runs and rows so far, from the worker's own metrics. */
-async function runStats(url: string): Promise<{ runs: number; rows: number }> {
+/** Session runs and rows so far for one model, from the worker's own metrics. */
+async function runStats(url: string, model: string): Promise<{ runs: number; rows: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
-  return { runs: value(/^flotilla_pool_batch_size_count\{model="mnist-cloud"\} (\S+)$/m), rows: value(/^flotilla_pool_batch_size_sum\{model="mnist-cloud"\} (\S+)$/m) };
+  const value = (metric: string): number => Number(new RegExp(`^flotilla_pool_batch_size_${metric}\\{model="${model}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { runs: value('count'), rows: value('sum') };
 }
 
-// The cloud model, built (or reused) by the model kit, placed in a Triton-layout repository.
+// The cloud models, built (or reused) by the model kit, placed in a Triton-layout repository.
 const buildDir = join(tmpdir(), 'flotilla-pool-models');
-await buildModels(buildDir, { only: ['mnist-cloud-fp32'] });
+await buildModels(buildDir, { only: ['mnist-cloud-fp32', ...MODELS.map((m) => m.build)] });
 const repo = await mkdtemp(join(tmpdir(), 'flotilla-pool-bench-'));
-await mkdir(join(repo, MODEL, '1'), { recursive: true });
-await copyFile(modelPath(buildDir, 'mnist-cloud-fp32'), join(repo, MODEL, '1', 'model.onnx'));
+for (const m of MODELS) {
+  await mkdir(join(repo, m.name, '1'), { recursive: true });
+  await copyFile(modelPath(buildDir, m.build), join(repo, m.name, '1', 'model.onnx'));
+}
 const evalSet = JSON.parse(await readFile(join(modelDir(buildDir, 'mnist-cloud-fp32'), 'eval-set.json'), 'utf8')) as { data: number[][] };
 const digit = Float32Array.from(evalSet.data[0] as number[]);
 const encoded = encodeInferRequest(
@@ -115,9 +132,9 @@ const encoded = encodeInferRequest(
   { binaryInputs: true },
 );
 const body = encoded.body as Uint8Array;
-const job = (url: string, ms: number): LoadJob => ({
+const job = (url: string, model: BenchModel, ms: number): LoadJob => ({
   url,
-  path: `/v2/models/${MODEL}/infer`,
+  path: `/v2/models/${model.name}/infer`,
   body: Buffer.from(body).toString('base64'),
   headerLength: encoded.headerLength as number,
   concurrency,
@@ -140,22 +157,24 @@ const drive = (j: LoadJob) =>
     client.send(j);
   });
 
-type Rep = LoadResult & { worker: string; rep: number; meanBatchRows: number; loadavg1: number };
+type Rep = LoadResult & { model: string; worker: string; rep: number; meanBatchRows: number; loadavg1: number };
 const results: Rep[] = [];
 try {
-  for (const w of workers) await drive(job(w.url, warmupMs));
-  for (let rep = 0; rep < reps; rep++) {
-    const order = rep % 2 === 0 ? [batched, unbatched] : [unbatched, batched];
-    for (const w of order) {
-      const before = await runStats(w.url);
-      const r = await drive(job(w.url, durationMs));
-      const after = await runStats(w.url);
-      const runs = after.runs - before.runs;
-      const row: Rep = { ...r, worker: w.name, rep, meanBatchRows: runs > 0 ? (after.rows - before.rows) / runs : 0, loadavg1: loadavg()[0] as number };
-      results.push(row);
-      console.log(
-        `rep ${rep} ${w.name.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  mean batch ${row.meanBatchRows.toFixed(1)}  errors ${r.errors}  load ${row.loadavg1.toFixed(2)}`,
-      );
+  for (const m of MODELS) {
+    for (const w of workers) await drive(job(w.url, m, warmupMs));
+    for (let rep = 0; rep < reps; rep++) {
+      const order = rep % 2 === 0 ? [batched, unbatched] : [unbatched, batched];
+      for (const w of order) {
+        const before = await runStats(w.url, m.name);
+        const r = await drive(job(w.url, m, durationMs));
+        const after = await runStats(w.url, m.name);
+        const runs = after.runs - before.runs;
+        const row: Rep = { ...r, model: m.name, worker: w.name, rep, meanBatchRows: runs > 0 ? (after.rows - before.rows) / runs : 0, loadavg1: loadavg()[0] as number };
+        results.push(row);
+        console.log(
+          `${m.name.padEnd(11)} rep ${rep} ${w.name.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  mean batch ${row.meanBatchRows.toFixed(1)}  errors ${r.errors}  load ${row.loadavg1.toFixed(2)}`,
+        );
+      }
     }
   }
 } finally {
@@ -169,14 +188,14 @@ try {
  * the worker thread. It shows what batching buys where session runs are the bottleneck, and how
  * much of the HTTP figure the HTTP layer itself costs.
  */
-async function inProcess(): Promise<{ batched: number[]; unbatched: number[] }> {
+async function inProcess(model: BenchModel): Promise<{ batched: number[]; unbatched: number[] }> {
   const ms = Number(values['inprocess-seconds']) * 1000;
   const out = { batched: [] as number[], unbatched: [] as number[] };
   if (ms <= 0) return out;
   const loaded = await new OnnxRuntimeBackend({ intraOpThreads: 1, laneBytes: 1024 * 1024, workersPerModel: instances }).load({
-    model: MODEL,
+    model: model.name,
     version: '1',
-    path: modelPath(buildDir, 'mnist-cloud-fp32'),
+    path: modelPath(buildDir, model.build),
     format: 'onnx',
     providers: ['cpu'],
   });
@@ -200,7 +219,7 @@ async function inProcess(): Promise<{ batched: number[]; unbatched: number[] }> 
         const rps = (done / (performance.now() - start)) * 1000;
         await b.close();
         (dynamicBatching ? out.batched : out.unbatched).push(rps);
-        console.log(`in-process rep ${rep} ${dynamicBatching ? 'batched  ' : 'unbatched'} ${rps.toFixed(0).padStart(6)} req/s`);
+        console.log(`${model.name.padEnd(11)} in-process rep ${rep} ${dynamicBatching ? 'batched  ' : 'unbatched'} ${rps.toFixed(0).padStart(6)} req/s`);
       }
     }
   } finally {
@@ -208,18 +227,38 @@ async function inProcess(): Promise<{ batched: number[]; unbatched: number[] }> 
   }
   return out;
 }
-const inproc = await inProcess();
-
-const of = (name: string) => results.filter((r) => r.worker === name);
-const summary = (name: string) => ({
-  rps: median(of(name).map((r) => r.rps)),
-  p50Ms: median(of(name).map((r) => r.p50Ms)),
-  p99Ms: median(of(name).map((r) => r.p99Ms)),
-  meanBatchRows: median(of(name).map((r) => r.meanBatchRows)),
-});
-const medians = { batched: summary('batched'), unbatched: summary('unbatched') };
-const ratio = medians.batched.rps / medians.unbatched.rps;
 const ort = (await import('onnxruntime-node')).env.versions.common;
+const perModel: Record<string, unknown> = {};
+const lines: string[] = [];
+for (const m of MODELS) {
+  const inproc = await inProcess(m);
+  const of = (name: string) => results.filter((r) => r.model === m.name && r.worker === name);
+  const summary = (name: string) => ({
+    rps: median(of(name).map((r) => r.rps)),
+    p50Ms: median(of(name).map((r) => r.p50Ms)),
+    p99Ms: median(of(name).map((r) => r.p99Ms)),
+    meanBatchRows: median(of(name).map((r) => r.meanBatchRows)),
+  });
+  const medians = { batched: summary('batched'), unbatched: summary('unbatched') };
+  const ratio = medians.batched.rps / medians.unbatched.rps;
+  const inRatio = median(inproc.batched) / median(inproc.unbatched);
+  perModel[m.name] = {
+    model: m.what,
+    medians,
+    ratio,
+    inProcess: {
+      what: 'the same batcher and worker thread driven directly by 16 loops in one process (no HTTP, no client process)',
+      reps: inproc,
+      medians: { batched: median(inproc.batched), unbatched: median(inproc.unbatched) },
+      ratio: inRatio,
+    },
+    pass: ratio >= 3,
+  };
+  lines.push(
+    `${m.name}: batched ${medians.batched.rps.toFixed(0)} req/s (mean batch ${medians.batched.meanBatchRows.toFixed(1)}) vs batch size 1 ${medians.unbatched.rps.toFixed(0)} req/s: ${ratio.toFixed(2)}× over HTTP (target ≥ 3×); in process ${inRatio.toFixed(2)}×`,
+  );
+}
+const ratios = Object.fromEntries(Object.entries(perModel).map(([k, v]) => [k, (v as { ratio: number }).ratio]));
 const out = {
   bench: 'pool-batching',
   date: new Date().toISOString(),
@@ -234,24 +273,17 @@ const out = {
     note: 'shared 2-core machine; other engineers run tests at the same time',
   },
   versions: { node: process.version, onnxruntime: ort, fastify: await packageVersion('fastify'), undici: await packageVersion('undici'), pool: (JSON.parse(await readFile(join(here, '../package.json'), 'utf8')) as { version: string }).version },
-  params: { model: 'mnist-cloud-fp32 (784→128→64→10)', body: 'binary tensor extension, one digit [1,784] FP32', concurrency, durationMs, warmupMs, reps, maxBatchSize, maxQueueDelayUs, instances, intraOpThreads: 1 },
+  params: { models: MODELS.map((m) => m.what), body: 'binary tensor extension, one MNIST digit [1,784] FP32', concurrency, durationMs, warmupMs, reps, maxBatchSize, maxQueueDelayUs, instances, intraOpThreads: 1 },
   reps: results,
-  medians,
-  ratio,
-  inProcess: {
-    what: 'the same batcher and worker thread driven directly by 16 loops in one process (no HTTP, no client process)',
-    reps: inproc,
-    medians: { batched: median(inproc.batched), unbatched: median(inproc.unbatched) },
-    ratio: median(inproc.batched) / median(inproc.unbatched),
-  },
-  target: { ratio: 3, anchor: "Triton's docs: ~3.7× on Inception with dynamic batching" },
-  pass: ratio >= 3,
+  models: perModel,
+  ratios,
+  target: { ratio: 3, model: 'wide-mlp', anchor: "Triton's docs: ~3.7× on Inception with dynamic batching" },
+  pass: (ratios['wide-mlp'] ?? 0) >= 3,
 };
 await mkdir(resolve(root, 'bench-results'), { recursive: true });
 const outPath = resolve(root, values.out as string);
 await writeFile(outPath, `${JSON.stringify(out, null, 2)}\n`);
-console.log(
-  `\nbatched ${medians.batched.rps.toFixed(0)} req/s (mean batch ${medians.batched.meanBatchRows.toFixed(1)}) vs batch size 1 ${medians.unbatched.rps.toFixed(0)} req/s: ${ratio.toFixed(2)}× (target ≥ 3×); load ${loadBefore.map((l) => l.toFixed(2)).join(' ')} → ${out.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}`,
-);
-console.log(`in-process (no HTTP): batched ${out.inProcess.medians.batched.toFixed(0)} req/s vs ${out.inProcess.medians.unbatched.toFixed(0)} req/s: ${out.inProcess.ratio.toFixed(2)}×`);
+console.log('');
+for (const line of lines) console.log(line);
+console.log(`load ${loadBefore.map((l) => l.toFixed(2)).join(' ')} → ${out.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`wrote ${outPath}`);
