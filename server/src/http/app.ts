@@ -18,6 +18,7 @@ import { poolRoutes } from './routes/pools.ts';
 import { hardExampleRoutes } from './routes/hard-examples.ts';
 import { driftRoutes } from '../drift/drift-routes.ts';
 import { abRoutes } from './routes/ab.ts';
+import { abRoutes } from './routes/ab.ts';
 import { consoleRoutes } from '../console/plugin.ts';
 
 /** Builds the REST API (not listening). Tests drive it with inject() or listen on port 0. */
@@ -71,6 +72,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   poolRoutes(app, ctx);
   hardExampleRoutes(app, ctx);
   driftRoutes(app, ctx);
+  abRoutes(app, ctx);
   abRoutes(app, ctx);
   await consoleRoutes(app);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.

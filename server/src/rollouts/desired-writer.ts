@@ -20,6 +20,16 @@ export function withStageShadow(entry: DesiredModelEntry, stage: { shadow?: Shad
 }
 
 /**
+ * Adds the stage's A/B split to a device's entry until the stage's A/B gate passed: the device then
+ * serves `share` of its requests from the new version beside the old one (docs/ota.md, "A/B traffic").
+ * Once the gate passed, the entry goes out without the split and the device activates the new version.
+ */
+export function withStageAb(entry: DesiredModelEntry, stage: { ab?: { share: number; sticky?: string } } | undefined, passed: boolean): DesiredModelEntry {
+  if (stage?.ab && !passed) entry.ab = { share: stage.ab.share, ...(stage.ab.sticky !== undefined && { sticky: stage.ab.sticky }) };
+  return entry;
+}
+
+/**
  * Writes one model entry of a device's desired state under the next generation, inside the caller's
  * transaction (so it commits with the rollout's own rows). `entry: null` removes the model.
  * Returns the new desired state for publishing after the commit.

@@ -11,13 +11,15 @@ import { currentRatePerMin, notificationBudget } from './rate-ramp.ts';
 import { classifyReport } from './outcome.ts';
 import { MaintenanceWindowSchedule } from './cron-window.ts';
 import { matchTargets, newcomers } from './targets.ts';
-import { withStageShadow, writeDesiredModel, type DesiredModelEntry, type DesiredPublisher } from './desired-writer.ts';
+import { withStageAb, withStageShadow, writeDesiredModel, type DesiredModelEntry, type DesiredPublisher } from './desired-writer.ts';
 import { noVariantResolver, type RolloutVariantResolver } from './variant-resolver.ts';
 import { assertReleasable, type ReleaseCatalog } from './release-check.ts';
 import { createRolloutMetrics, type RolloutMetrics } from './rollout-metrics.ts';
 import { ACTIVE_STATES, RolloutStore, type RolloutDeviceRow, type RolloutRow, type StageStateCount } from './rollout-store.ts';
 import { estimateRollout, type RolloutEstimate } from './estimate.ts';
-import { judgeAgainstBaseline, type HealthBaseline } from './health-gate.ts';
+import { judgeAb, judgeAgainstBaseline, type HealthBaseline } from './health-gate.ts';
+import { compareArms } from '../ab/ab-comparison.ts';
+import { readAbReports } from '../ab/ab-reports.ts';
 
 export interface RolloutEngineDeps {
   db: Db;
@@ -120,6 +122,8 @@ export class RolloutEngine {
   readonly #reports = new Map<string, { reported: ReportedState; at: number }>();
   /** Old-version baselines of health-gated rollouts, computed at most once per batch of reports. */
   readonly #baselines = new Map<string, HealthBaseline | null>();
+  /** `rolloutId/stage` of A/B gates that passed (the `ab.passed` event is the durable record). */
+  readonly #abPassed = new Set<string>();
   #reconciled = false;
   #joinScanDue = false;
   #closed = false;
@@ -408,6 +412,7 @@ export class RolloutEngine {
     if (r.state === 'paused') return;
     if (spec.continuous && (scanJoins || now - (r.last_join_scan_at ?? 0) >= (this.#d.joinScanIntervalMs ?? 5000))) this.#joinNewcomers(r, spec, now);
     if (this.#checkAbort(r, spec, now)) return;
+    if (r.state === 'running' && this.#abGate(r, spec, now)) return;
     const counts = this.store.counts(r.id);
     if (r.state === 'running' && this.#advance(r, spec, counts, now)) return;
     result.notified += this.#notifyBatch(r, spec, counts, now);
@@ -483,6 +488,50 @@ export class RolloutEngine {
     this.store.event(r.id, now, row.stage, 'device.healthRegression', row.device_id, { ...regression });
     this.#finishOrRetry(r, spec, row, 'failed', 'FLT_ROLLOUT_HEALTH_REGRESSION', now);
     return true;
+  }
+
+  /**
+   * The current stage's A/B gate (docs/ota.md, "A/B traffic"): compares the arms pooled over the
+   * rollout's devices. A significant regression aborts the rollout (FLT_ROLLOUT_AB_REGRESSION); a
+   * pass sends the stage's devices their entry without the split, so they activate the new version
+   * and go on to the usual health and bake. Returns true when the rollout left `running`.
+   */
+  #abGate(r: RolloutRow, spec: NormalizedSpec, now: number): boolean {
+    const ab = spec.stages[r.stage]?.ab;
+    if (!ab || this.#abGatePassed(r.id, r.stage)) return false;
+    const comparison = compareArms(spec.model, readAbReports(this.#d.db, spec.model, { rolloutId: r.id }), spec.version);
+    const verdict = judgeAb(ab, comparison, r.stage_started_at ?? r.created_at, now);
+    if (verdict.kind === 'wait') return false;
+    const figures = { control: comparison.arms.control, candidate: comparison.arms.candidate, difference: comparison.difference };
+    if (verdict.kind === 'regressed') {
+      this.store.event(r.id, now, r.stage, 'ab.regression', null, { reasons: verdict.reasons, ...figures });
+      this.#abort(r, spec, now, 'abRegression', `FLT_ROLLOUT_AB_REGRESSION: ${verdict.reasons.join('; ')}`);
+      return true;
+    }
+    this.store.event(r.id, now, r.stage, 'ab.passed', null, figures);
+    this.#abPassed.add(`${r.id}/${r.stage}`);
+    const rows = this.#d.db
+      .prepare(`SELECT * FROM rollout_devices WHERE rollout_id = ? AND stage = ? AND state = 'notified'`)
+      .all(r.id, r.stage) as RolloutDeviceRow[];
+    for (const d of rows) {
+      const device = this.#d.devices.get(d.device_id);
+      const current = device?.desired?.models[spec.model] as DesiredModelEntry | undefined;
+      if (!device || current?.rollout !== r.id || current.ab === undefined) continue;
+      const { ab: _split, ...entry } = current;
+      const desired = writeDesiredModel(this.#d.devices, d.device_id, device.desired, spec.model, entry, now);
+      // The split may have run long: the device's timeout starts again with its activation.
+      this.store.updateDevice(r.id, d.device_id, { generation: desired.generation, deadline_at: now + spec.perDeviceTimeoutSec * 1000 });
+      this.#outbox.push({ deviceId: d.device_id, desired });
+    }
+    return false;
+  }
+
+  #abGatePassed(rolloutId: string, stage: number): boolean {
+    const key = `${rolloutId}/${stage}`;
+    if (this.#abPassed.has(key)) return true;
+    const row = this.#d.db.prepare(`SELECT 1 FROM rollout_events WHERE rollout_id = ? AND stage = ? AND kind = 'ab.passed' LIMIT 1`).get(rolloutId, stage);
+    if (row) this.#abPassed.add(key);
+    return row !== undefined;
   }
 
   #finishOrRetry(r: RolloutRow, spec: NormalizedSpec, d: RolloutDeviceRow, outcome: 'failed' | 'timedOut', error: string, now: number): void {
@@ -617,6 +666,7 @@ export class RolloutEngine {
     const entry: DesiredModelEntry = { version: spec.version, rollout: r.id };
     if (variant) entry.variant = variant;
     withStageShadow(entry, spec.stages[d.stage]);
+    withStageAb(entry, spec.stages[d.stage], this.#abGatePassed(r.id, d.stage));
     let activateAfter: number | null = null;
     if (spec.maintenanceWindow) {
       const w = this.#window(r.id, spec).currentOrNext(now);

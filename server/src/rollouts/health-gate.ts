@@ -1,4 +1,4 @@
-import type { ModelHealth } from '@flotilla/protocol';
+import type { AbComparison, ModelHealth } from '@flotilla/protocol';
 
 /** A rollout's `healthGate`, defaults filled in (null: no limit of that kind). */
 export interface HealthGateLimits {
@@ -56,4 +56,47 @@ export function judgeAgainstBaseline(limits: HealthGateLimits, health: ModelHeal
   if (limits.maxP95Ms !== null && health.p95Ms !== null && health.p95Ms > limits.maxP95Ms) reasons.push(`p95Ms ${round(health.p95Ms)} > ${limits.maxP95Ms}`);
   if (reasons.length === 0) return undefined;
   return { reasons, observed: { requests: health.requests, errorRate: round(errorRate), p50Ms: health.p50Ms, p95Ms: health.p95Ms }, baseline: base };
+}
+
+/** A stage's A/B gate, defaults filled in (null: no limit of that kind). */
+export interface AbGateLimits {
+  minRequests: number;
+  minDurationSec: number;
+  maxErrorRateDelta: number | null;
+  maxLatencyRatio: number | null;
+}
+
+export type AbVerdict =
+  /** Not enough evidence yet: an arm below `minRequests`, or the stage younger than `minDurationSec`. */
+  | { kind: 'wait'; why: string }
+  /** Enough evidence and no significant regression: the candidate may be activated. */
+  | { kind: 'pass' }
+  /** The candidate is significantly worse than the limits allow. */
+  | { kind: 'regressed'; reasons: string[] };
+
+/**
+ * Judges a stage's fleet-wide A/B comparison. Only significant regressions count: the error rate
+ * regresses when the lower bound of candidate − control (Newcombe's 95 % interval) is above
+ * `maxErrorRateDelta`; latency when the lower bound of candidate − control mean latency (Welch) is
+ * above (maxLatencyRatio − 1) × the control's mean, i.e. the candidate is slower than the ratio
+ * allows even at the favourable end of the interval. `startedAt` and `now` come from the engine's clock.
+ */
+export function judgeAb(limits: AbGateLimits, comparison: AbComparison, startedAt: number, now: number): AbVerdict {
+  const { control, candidate } = comparison.arms;
+  if (control.requests < limits.minRequests || candidate.requests < limits.minRequests) {
+    return { kind: 'wait', why: `requests per arm ${control.requests}/${candidate.requests} < ${limits.minRequests}` };
+  }
+  const ageMs = now - startedAt;
+  if (ageMs < limits.minDurationSec * 1000) return { kind: 'wait', why: `stage ran ${Math.max(0, Math.round(ageMs / 1000))} s < ${limits.minDurationSec} s` };
+  const reasons: string[] = [];
+  const err = comparison.difference.errorRate;
+  if (limits.maxErrorRateDelta !== null && err.low !== null && err.low > limits.maxErrorRateDelta) {
+    reasons.push(`errorRate candidate − control ${round(err.estimate ?? 0)} [${round(err.low)}, ${round(err.high ?? 0)}] > ${limits.maxErrorRateDelta}`);
+  }
+  const lat = comparison.difference.meanLatencyMs;
+  const base = control.meanLatencyMs.estimate;
+  if (limits.maxLatencyRatio !== null && lat.low !== null && base !== null && base > 0 && lat.low > (limits.maxLatencyRatio - 1) * base) {
+    reasons.push(`mean latency candidate − control ${round(lat.estimate ?? 0)} ms [${round(lat.low)}, ${round(lat.high ?? 0)}] > (${limits.maxLatencyRatio} − 1) × control ${round(base)} ms`);
+  }
+  return reasons.length > 0 ? { kind: 'regressed', reasons } : { kind: 'pass' };
 }

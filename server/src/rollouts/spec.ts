@@ -1,5 +1,5 @@
 import { FlotillaError, RolloutSpec, type RolloutAbortRule, type RolloutTarget, type MaintenanceWindow, type ShadowGate } from '@flotilla/protocol';
-import type { HealthGateLimits } from './health-gate.ts';
+import type { AbGateLimits, HealthGateLimits } from './health-gate.ts';
 import { Compile } from 'typebox/compile';
 import { MaintenanceWindowSchedule } from './cron-window.ts';
 
@@ -10,7 +10,8 @@ export interface NormalizedSpec {
   model: string;
   version: string;
   /** `shadow`: devices of the stage hold the new version in shadow until it passes this gate (absent: no gate). */
-  stages: Array<{ percent: number | null; count: number | null; bakeTimeSec: number; successThreshold: number; requireApproval: boolean; shadow?: ShadowGate }>;
+  /** `ab`: devices of the stage split traffic between the old and the new version until the stage's A/B gate decides (absent: no split). */
+  stages: Array<{ percent: number | null; count: number | null; bakeTimeSec: number; successThreshold: number; requireApproval: boolean; shadow?: ShadowGate; ab?: StageAb }>;
   rate: { baseRatePerMin: number; incrementFactor: number; incrementAfter: { notified: number | null; succeeded: number | null }; maxRatePerMin: number } | null;
   abortRules: Array<Required<RolloutAbortRule>>;
   perDeviceTimeoutSec: number;
@@ -23,6 +24,9 @@ export interface NormalizedSpec {
   /** Absent in specs stored before health gates existed. */
   healthGate?: HealthGateLimits | null;
 }
+
+/** A stage's A/B split and gate, defaults filled in. */
+export type StageAb = AbGateLimits & { share: number; sticky?: string };
 
 const validator = Compile(RolloutSpec);
 
@@ -48,6 +52,15 @@ export function normalizeSpec(input: unknown, now: number): NormalizedSpec {
 
   const stages = spec.stages.map((s, i) => {
     if ((s.percent === undefined) === (s.count === undefined)) invalid(`stage ${i} needs exactly one of percent or count`, `/stages/${i}`);
+    if (s.ab && s.shadow) invalid(`stage ${i} may hold the candidate in shadow or split traffic with it, not both`, `/stages/${i}/ab`);
+    const ab: StageAb | undefined = s.ab && {
+      share: s.ab.share,
+      ...(s.ab.sticky !== undefined && { sticky: s.ab.sticky }),
+      minRequests: s.ab.minRequests,
+      minDurationSec: s.ab.minDurationSec ?? 0,
+      maxErrorRateDelta: s.ab.maxErrorRateDelta ?? null,
+      maxLatencyRatio: s.ab.maxLatencyRatio ?? null,
+    };
     return {
       percent: s.percent ?? null,
       count: s.count ?? null,
@@ -55,6 +68,7 @@ export function normalizeSpec(input: unknown, now: number): NormalizedSpec {
       successThreshold: s.successThreshold ?? 100,
       requireApproval: s.requireApproval ?? false,
       ...(s.shadow ? { shadow: { share: s.shadow.share, minSamples: s.shadow.minSamples, minAgreement: s.shadow.minAgreement } } : {}),
+      ...(ab && { ab }),
     };
   });
   // Percent stages are cumulative, so they may not shrink; counts are compared only among counts.
