@@ -6,6 +6,7 @@ import { registerPush } from './push.ts';
 import { registerResolve } from './resolve.ts';
 import { registerShow } from './show.ts';
 import { registerSign } from './sign.ts';
+import { registerModelAb } from '../rollout/ab.ts';
 
 export function registerModelCommands(program: Command, io: CliIo): void {
   const model = program.command('model').description('the model registry: push builds, publish and sign releases, explain variant choices');
@@ -15,4 +16,5 @@ export function registerModelCommands(program: Command, io: CliIo): void {
   registerPublish(model, io);
   registerSign(model, io);
   registerResolve(model, io);
+  registerModelAb(model, io);
 }
