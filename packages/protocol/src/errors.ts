@@ -176,6 +176,10 @@ export const ERRORS = {
   FLT_ESCALATION_NO_SCORE: { status: 422, message: 'The policy output is missing or is not a vector of probabilities' },
   FLT_ESCALATION_POLICY_NOT_FOUND: { status: 404, message: 'No escalation policy is set for this model' },
   FLT_ESCALATION_EXAMPLE_INVALID: { status: 400, message: 'A hard-example event does not match its schema' },
+  // Hard-example input uploads (server/src/hard-examples): inputs too large for an MQTT event.
+  FLT_HARD_EXAMPLE_UPLOAD_TOO_LARGE: { status: 413, message: 'The hard-example input upload is larger than the server accepts' },
+  FLT_HARD_EXAMPLE_UPLOAD_INVALID: { status: 400, message: 'The hard-example input upload is malformed: wrong length, wrong digest, or not raw bytes' },
+  FLT_HARD_EXAMPLE_UPLOAD_CONFLICT: { status: 409, message: 'Different bytes were already stored for this hard example' },
   FLT_POOL_NOT_FOUND: { status: 404, message: 'No such pool' },
 
   // Drift monitoring (agent/src/inference/drift-summary.ts, server/src/drift)

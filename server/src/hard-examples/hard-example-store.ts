@@ -1,6 +1,7 @@
 import { Compile } from 'typebox/compile';
-import { HardExampleData, type EscalationReason, type ExampleTensor, type HardExampleView } from '@flotilla/protocol';
+import { exampleTensorBytes, HardExampleData, type EscalationReason, type ExampleTensor, type HardExampleInputUpload, type HardExampleView } from '@flotilla/protocol';
 import type { Db } from '../db/open.ts';
+import { HardExampleInputStore, type StoredInput } from './input-store.ts';
 
 const check = Compile(HardExampleData);
 
@@ -27,13 +28,16 @@ interface Row {
  * example is stored exactly when its event is acknowledged.
  */
 export class HardExampleStore {
+  /** Inputs too large for an event, uploaded on their own; joined to their example on export. */
+  readonly inputs: HardExampleInputStore;
   readonly #db: Db;
   readonly #insert;
   readonly #byRequest;
   readonly #update;
 
-  constructor(db: Db) {
+  constructor(db: Db, opts: { maxInputUploadBytes?: number } = {}) {
     this.#db = db;
+    this.inputs = new HardExampleInputStore(db, { ...(opts.maxInputUploadBytes !== undefined && { maxBytes: opts.maxInputUploadBytes }) });
     this.#insert = db.prepare(
       'INSERT OR IGNORE INTO hard_examples (device_id, event_id, model, version, answered_by, reason, at, received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -53,6 +57,8 @@ export class HardExampleStore {
       return { code: 'FLT_ESCALATION_EXAMPLE_INVALID', reason: first ? `${first.instancePath || '/'} ${first.message}`.slice(0, 200) : 'invalid' };
     }
     const d = data;
+    const uploadProblem = d.inputUpload ? checkUploadReference(d.input, d.inputUpload) : undefined;
+    if (uploadProblem) return { code: 'FLT_ESCALATION_EXAMPLE_INVALID', reason: uploadProblem };
     const record = { model: d.model, version: d.version, answeredBy: d.answeredBy, reason: d.reason, requestId: d.requestId, storedIn: 'hard_examples' };
     // One row per escalated request: a late cloud answer is attached to the example sent before it.
     const existing = this.#byRequest.get(d.at, deviceId, d.requestId) as { seq: number; data: string } | undefined;
@@ -89,7 +95,21 @@ export class HardExampleStore {
       args.push(f.after);
     }
     const sql = `SELECT seq, device_id, event_id, received_at, data FROM hard_examples ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    return (this.#db.prepare(sql).all(...args, f.limit) as Row[]).map(toView);
+    return (this.#db.prepare(sql).all(...args, f.limit) as Row[]).map((r) => this.#view(r));
+  }
+
+  /** An example as exported, with its uploaded input joined in once it arrived and matches. */
+  #view(r: Row): HardExampleView {
+    const d = JSON.parse(r.data) as StoredData;
+    const view = toView(r, d);
+    if (!d.inputUpload) return view;
+    const stored = this.inputs.get(r.device_id, d.requestId);
+    const arrived = stored !== undefined && stored.bytes === d.inputUpload.bytes && stored.sha256 === d.inputUpload.sha256;
+    return {
+      ...view,
+      ...(arrived && { input: withData(d.input, stored), inputOmittedBytes: null }),
+      inputUpload: { bytes: d.inputUpload.bytes, sha256: d.inputUpload.sha256, arrived },
+    };
   }
 
   /** Every matching example, one at a time (the JSON Lines export streams it). */
@@ -117,14 +137,40 @@ interface StoredData {
   error?: string;
   input: ExampleTensor[];
   inputOmittedBytes?: number;
+  inputUpload?: HardExampleInputUpload;
   edgeOutput: ExampleTensor[];
   cloudOutput?: ExampleTensor[];
   cloudAnsweredAt?: number;
   at: number;
 }
 
-function toView(r: Row): HardExampleView {
-  const d = JSON.parse(r.data) as StoredData;
+/**
+ * An uploaded input is described in the event by its tensors' names, datatypes and shapes alone;
+ * their sizes must add up to the upload, so the bytes can be cut back into tensors on export.
+ */
+function checkUploadReference(input: readonly ExampleTensor[], upload: HardExampleInputUpload): string | undefined {
+  let total = 0;
+  for (const t of input) {
+    if (t.b64 !== undefined || t.strings !== undefined) return `/input ${t.name} carries data although the input was uploaded`;
+    const bytes = exampleTensorBytes(t);
+    if (bytes === undefined) return `/input ${t.name} has datatype ${t.datatype}, which cannot be uploaded as raw bytes`;
+    total += bytes;
+  }
+  return total === upload.bytes ? undefined : `/inputUpload/bytes is ${upload.bytes}, the input tensors hold ${total}`;
+}
+
+/** The event's tensor descriptions with their slices of the uploaded bytes. */
+function withData(input: readonly ExampleTensor[], stored: StoredInput): ExampleTensor[] {
+  let at = 0;
+  return input.map((t) => {
+    const bytes = exampleTensorBytes(t) ?? 0;
+    const b64 = stored.data.subarray(at, at + bytes).toString('base64');
+    at += bytes;
+    return { ...t, b64 };
+  });
+}
+
+function toView(r: Row, d: StoredData): HardExampleView {
   return {
     seq: r.seq,
     deviceId: r.device_id,

@@ -16,8 +16,8 @@ import { rolloutRoutes } from './routes/rollouts.ts';
 import { deviceReleaseRoutes } from './routes/device-releases.ts';
 import { poolRoutes } from './routes/pools.ts';
 import { hardExampleRoutes } from './routes/hard-examples.ts';
+import { hardExampleUploadRoutes } from './routes/hard-example-uploads.ts';
 import { driftRoutes } from '../drift/drift-routes.ts';
-import { abRoutes } from './routes/ab.ts';
 import { abRoutes } from './routes/ab.ts';
 import { consoleRoutes } from '../console/plugin.ts';
 
@@ -73,9 +73,9 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   hardExampleRoutes(app, ctx);
   driftRoutes(app, ctx);
   abRoutes(app, ctx);
-  abRoutes(app, ctx);
   await consoleRoutes(app);
   // Its own plugin: the raw-stream body parser for uploads must not leak to other routes.
   await app.register(async (scope) => artifactRoutes(scope, ctx));
+  await app.register(async (scope) => hardExampleUploadRoutes(scope, ctx));
   return app;
 }

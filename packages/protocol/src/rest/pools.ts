@@ -81,7 +81,53 @@ export type ExampleTensor = Static<typeof ExampleTensor>;
 /** Kind of the device event that carries a hard example. */
 export const HARD_EXAMPLE_EVENT = 'escalation.hard_example';
 
-/** `data` of a hard-example event. An input too large for one MQTT message is left out (`inputOmittedBytes`). */
+/**
+ * An input too large for one MQTT message, uploaded on its own over HTTPS
+ * (`PUT /v1/device/hard-examples/{requestId}/input`): the raw bytes of the event's `input`
+ * tensors, concatenated in order, `bytes` long with this sha256 (hex). The event's `input` then
+ * lists the tensors' names, datatypes and shapes without their data.
+ */
+export const HardExampleInputUpload = Type.Object(
+  {
+    bytes: Type.Integer({ minimum: 1 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  },
+  strict,
+);
+export type HardExampleInputUpload = Static<typeof HardExampleInputUpload>;
+
+const EXAMPLE_ELEMENT_BYTES: Readonly<Record<string, number>> = { BOOL: 1, UINT8: 1, INT8: 1, INT16: 2, UINT16: 2, INT32: 4, UINT32: 4, INT64: 8, UINT64: 8, FP16: 2, BF16: 2, FP32: 4, FP64: 8 };
+
+/** Raw bytes of a fixed-size tensor from its datatype and shape; undefined for BYTES or an unknown datatype. */
+export function exampleTensorBytes(t: { datatype: string; shape: readonly number[] }): number | undefined {
+  const size = Object.hasOwn(EXAMPLE_ELEMENT_BYTES, t.datatype) ? EXAMPLE_ELEMENT_BYTES[t.datatype] : undefined;
+  return size === undefined ? undefined : t.shape.reduce((a, b) => a * b, size);
+}
+
+/** Header of the input upload carrying the sha256 (hex) of its body: a body that does not match is refused. */
+export const HARD_EXAMPLE_DIGEST_HEADER = 'x-flotilla-sha256';
+
+/** Path of a hard example's input upload (device credential, HTTP Basic). */
+export function hardExampleInputPath(requestId: string): string {
+  return `/v1/device/hard-examples/${encodeURIComponent(requestId)}/input`;
+}
+
+/** A hard example's request id as a path parameter: the same as `HardExampleData.requestId`. */
+export const HardExampleUploadParams = Type.Object({ requestId: Type.String({ minLength: 1, maxLength: 64 }) }, strict);
+
+/** Answer to an input upload: `stored` false when the same bytes were already stored (a retry). */
+export const HardExampleUploadResult = Type.Object({
+  requestId: Type.String(),
+  bytes: Type.Integer(),
+  sha256: Type.String(),
+  stored: Type.Boolean(),
+});
+export type HardExampleUploadResult = Static<typeof HardExampleUploadResult>;
+
+/**
+ * `data` of a hard-example event. An input too large for one MQTT message is left out
+ * (`inputOmittedBytes`) and, when the device could keep it, uploaded on its own (`inputUpload`).
+ */
 export const HardExampleData = Type.Object(
   {
     model: Name,
@@ -95,6 +141,7 @@ export const HardExampleData = Type.Object(
     error: Type.Optional(Type.String({ maxLength: 64 })),
     input: Type.Array(ExampleTensor, { maxItems: 64 }),
     inputOmittedBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    inputUpload: Type.Optional(HardExampleInputUpload),
     edgeOutput: Type.Array(ExampleTensor, { maxItems: 64 }),
     cloudOutput: Type.Optional(Type.Array(ExampleTensor, { maxItems: 64 })),
     at: Type.Integer({ minimum: 0 }),
@@ -140,7 +187,10 @@ export const HardExampleView = Type.Object({
   requestId: Type.String(),
   error: Type.Union([Type.String(), Type.Null()]),
   input: Type.Array(ExampleTensor),
+  /** Raw bytes of an input that did not travel with the event and has not arrived by upload (yet); null once the tensors are here. */
   inputOmittedBytes: Type.Union([Type.Integer(), Type.Null()]),
+  /** The separate upload of a large input, when the device made one: `arrived` once its bytes are stored and match. */
+  inputUpload: Type.Optional(Type.Union([Type.Object({ bytes: Type.Integer(), sha256: Type.String(), arrived: Type.Boolean() }), Type.Null()])),
   edgeOutput: Type.Array(ExampleTensor),
   cloudOutput: Type.Union([Type.Array(ExampleTensor), Type.Null()]),
   /** Device time when a late cloud answer (after the budget) arrived; null when the cloud answered in time or never. */
