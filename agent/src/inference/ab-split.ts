@@ -12,21 +12,20 @@ const LATENCY_WINDOW = 512;
  * larger share keeps every caller the smaller one had on the candidate.
  */
 export function stickyPoint(key: string, salt: string): number {
-  let h = 0x811c9dc5;
-  const mix = (s: string) => {
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-  };
-  mix(salt);
-  mix('\u0000');
-  mix(key);
+  // A NUL between salt and key, so ("ab", "c") and ("a", "bc") differ.
+  let h = fnv1a(0x811c9dc5, salt);
+  h = fnv1a(h, '\u0000');
+  h = fnv1a(h, key);
   // One more avalanche round: FNV's low bits alone spread short keys poorly.
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return (h >>> 0) / 0x1_0000_0000;
+}
+
+function fnv1a(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /** Top-1 probability per row of a score tensor; logits (values outside [0, 1] or rows not summing to 1) go through a softmax first. */
