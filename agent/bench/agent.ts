@@ -1,5 +1,5 @@
 /**
- * pnpm bench:agent [-- --reps R --iterations N --quick]
+ * pnpm bench:agent [-- --reps R --iterations N --quick --only a,c]
  *
  * The agent's in-process inference figures: (a) overhead of InferenceService.infer over raw
  * session.run, (b) event-loop lag under back-to-back heavy inference, (c) hot swap at 200
@@ -22,6 +22,14 @@ import { runShadowCost } from './inprocess/shadow-cost.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.argv.includes('--quick');
 const reps = arg('reps', quick ? 2 : 5);
+const onlyAt = process.argv.indexOf('--only');
+// --only a,c runs just those parts (the others are left out of the JSON).
+const parts = new Set(onlyAt > 0 ? (process.argv[onlyAt + 1] ?? '').split(',') : ['a', 'b', 'c', 'd', 'e']);
+const part = async <T,>(name: string, title: string, fn: () => Promise<T>): Promise<T | undefined> => {
+  if (!parts.has(name)) return undefined;
+  console.log(`(${name}) ${title}`);
+  return fn();
+};
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-agent-'));
 try {
@@ -29,26 +37,27 @@ try {
   const cards = new Map((await buildModels(dir, { only: ['tiny-mlp-fp32', 'mnist-edge-int8', 'heavy-conv-fp32'] })).map((c) => [c.name, c]));
   const startLoad = loadavg();
 
-  console.log('(a) in-process overhead over raw session.run, tiny-mlp-fp32 batch 1');
-  const overhead = await runOverhead({ modelPath: modelPath(dir, 'tiny-mlp-fp32'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 1000, reps });
-
-  console.log('(b) event-loop lag, heavy-conv-fp32 back to back');
-  const eventLoop = await runEventLoop({ modelPath: modelPath(dir, 'heavy-conv-fp32'), durationMs: arg('duration', quick ? 1000 : 3000), reps: Math.min(reps, 3) });
-
-  console.log('(c) hot swap at 200 requests/s, mnist-edge-int8');
-  const hotSwap = await runHotSwap({
-    modelPath: modelPath(dir, 'mnist-edge-int8'),
-    golden: (cards.get('mnist-edge-int8') as ModelCard).golden,
-    rate: 200,
-    windowMs: arg('window', quick ? 2000 : 4000),
-    reps,
-  });
-
-  console.log('(d) result-cache cost per request, tiny-mlp-fp32 batch 1');
-  const cache = await runCacheCost({ modelPath: modelPath(dir, 'tiny-mlp-fp32'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 1000, reps });
-
-  console.log('(e) shadow-mode cost per request, mnist-edge-int8 batch 1, share 1.0');
-  const shadow = await runShadowCost({ modelPath: modelPath(dir, 'mnist-edge-int8'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 500, reps });
+  const overhead = await part('a', 'in-process overhead over raw session.run, tiny-mlp-fp32 batch 1', () =>
+    runOverhead({ modelPath: modelPath(dir, 'tiny-mlp-fp32'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 1000, reps }),
+  );
+  const eventLoop = await part('b', 'event-loop lag, heavy-conv-fp32 back to back', () =>
+    runEventLoop({ modelPath: modelPath(dir, 'heavy-conv-fp32'), durationMs: arg('duration', quick ? 1000 : 3000), reps: Math.min(reps, 3) }),
+  );
+  const hotSwap = await part('c', 'hot swap at 200 requests/s, mnist-edge-int8', () =>
+    runHotSwap({
+      modelPath: modelPath(dir, 'mnist-edge-int8'),
+      golden: (cards.get('mnist-edge-int8') as ModelCard).golden,
+      rate: 200,
+      windowMs: arg('window', quick ? 2000 : 4000),
+      reps,
+    }),
+  );
+  const cache = await part('d', 'result-cache cost per request, tiny-mlp-fp32 batch 1', () =>
+    runCacheCost({ modelPath: modelPath(dir, 'tiny-mlp-fp32'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 1000, reps }),
+  );
+  const shadow = await part('e', 'shadow-mode cost per request, mnist-edge-int8 batch 1, share 1.0', () =>
+    runShadowCost({ modelPath: modelPath(dir, 'mnist-edge-int8'), iterations: arg('iterations', quick ? 1000 : 5000), warmup: 500, reps }),
+  );
 
   const require = createRequire(import.meta.url);
   const result = {
@@ -63,14 +72,16 @@ try {
     shadow,
   };
   mkdirSync(join(root, 'bench-results'), { recursive: true });
-  writeFileSync(join(root, 'bench-results', 'agent-inprocess.json'), JSON.stringify(result, null, 2) + '\n');
+  // A partial run gets its own file so it does not replace the full one.
+  const file = onlyAt > 0 ? `agent-inprocess-${[...parts].join('')}.json` : 'agent-inprocess.json';
+  writeFileSync(join(root, 'bench-results', file), JSON.stringify(result, null, 2) + '\n');
   console.log('\nsummary');
-  console.log(`  (a) overhead p50 (median of ${reps}): ` + Object.entries(overhead.medians).filter(([k]) => k !== 'raw').map(([k, v]) => `${k} +${v.overheadP50Us} µs (p99 +${v.overheadP99Us} µs)`).join(' | ') + `; raw p50 ${overhead.medians.raw?.p50Us} µs`);
-  console.log(`  (b) max event-loop lag: service ${eventLoop.medians.serviceMaxLagMs} ms vs raw main thread ${eventLoop.medians.rawMainThreadMaxLagMs} ms (idle machine noise ${eventLoop.medians.idleMaxLagMs} ms); p99 ${eventLoop.medians.serviceP99LagMs} / ${eventLoop.medians.rawMainThreadP99LagMs} / ${eventLoop.medians.idleP99LagMs} ms`);
-  console.log(`  (c) hot swap: steady p99 ${hotSwap.medians.steadyP99Ms} ms, swap p99 ${hotSwap.medians.swapP99Ms} ms, ratio ${hotSwap.medians.p99Ratio}, failed ${hotSwap.failedRequests}`);
-  console.log(`  (d) cache: lookup p50 hit ${cache.medians.lookupHitUs} µs, miss ${cache.medians.lookupMissUs} µs; through the service p50 hit ${cache.medians.hitP50Us} µs vs no cache ${cache.medians.plainP50Us} µs, miss +${cache.medians.missVsPlainUs} µs`);
-  console.log(`  (e) shadow: answer p50 off ${shadow.medians.offP50Us} µs vs share 1.0 ${shadow.medians.shadowP50Us} µs (+${shadow.medians.addedP50Us} µs)`);
-  console.log('  wrote bench-results/agent-inprocess.json');
+  if (overhead) console.log(`  (a) overhead p50 (median of ${reps}): ` + Object.entries(overhead.medians).filter(([k]) => k !== 'raw').map(([k, v]) => `${k} +${v.overheadP50Us} µs (p99 +${v.overheadP99Us} µs)`).join(' | ') + `; raw p50 ${overhead.medians.raw?.p50Us} µs`);
+  if (eventLoop) console.log(`  (b) max event-loop lag: service ${eventLoop.medians.serviceMaxLagMs} ms vs raw main thread ${eventLoop.medians.rawMainThreadMaxLagMs} ms (idle machine noise ${eventLoop.medians.idleMaxLagMs} ms); p99 ${eventLoop.medians.serviceP99LagMs} / ${eventLoop.medians.rawMainThreadP99LagMs} / ${eventLoop.medians.idleP99LagMs} ms`);
+  if (hotSwap) console.log(`  (c) hot swap: steady p99 ${hotSwap.medians.steadyP99Ms} ms, swap p99 ${hotSwap.medians.swapP99Ms} ms, ratio ${hotSwap.medians.p99Ratio}, failed ${hotSwap.failedRequests}`);
+  if (cache) console.log(`  (d) cache: lookup p50 hit ${cache.medians.lookupHitUs} µs, miss ${cache.medians.lookupMissUs} µs; through the service p50 hit ${cache.medians.hitP50Us} µs vs no cache ${cache.medians.plainP50Us} µs, miss +${cache.medians.missVsPlainUs} µs`);
+  if (shadow) console.log(`  (e) shadow: answer p50 off ${shadow.medians.offP50Us} µs vs share 1.0 ${shadow.medians.shadowP50Us} µs (+${shadow.medians.addedP50Us} µs)`);
+  console.log(`  wrote bench-results/${file}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

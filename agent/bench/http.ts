@@ -7,10 +7,11 @@
  * Two models: mnist-edge-int8 (one 784-value digit, a realistic request) and tiny-mlp-fp32 (16 values,
  * a run of microseconds: the worst case, where per-request overhead is everything).
  * Usage: pnpm bench:agent:http [--reps 5] [--seconds 3] [--concurrency 8] [--models mnist-edge-int8,tiny-mlp-fp32]
+ *   [--onnx '{"laneSlots":1}'] (onnxruntime backend options other than the defaults, to compare channels)
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,7 @@ import { buildModels, goldenFeeds, modelPath, openSession } from '@flotilla/mode
 import Fastify from 'fastify';
 import * as ort from 'onnxruntime-node';
 import { InferenceService } from '../src/inference/index.ts';
+import type { OnnxRuntimeBackendOptions } from '../src/inference/onnx/onnxruntime-backend.ts';
 import { startLocalApi } from '../src/local-api/index.ts';
 
 const { values } = parseArgs({
@@ -26,12 +28,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '8' },
     models: { type: 'string', default: 'mnist-edge-int8,tiny-mlp-fp32' },
+    onnx: { type: 'string', default: '{}' },
   },
 });
 const reps = Number(values.reps);
 const durationMs = Number(values.seconds) * 1000;
 const concurrency = Number(values.concurrency);
 const models = (values.models as string).split(',');
+const onnx = JSON.parse(values.onnx as string) as OnnxRuntimeBackendOptions;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,10 +48,20 @@ const loadFile = fileURLToPath(new URL('../../bench/http-load-client.ts', import
 const load = spawn(process.execPath, ['--import', 'tsx', loadFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 await new Promise<void>((ok) => load.once('message', () => ok()));
 
-type LoadResult = { requests: number; errors: number; durationMs: number; rps: number; p50Ms: number; p99Ms: number };
+type LoadResult = { requests: number; errors: number; durationMs: number; rps: number; p50Ms: number; p99Ms: number; cpuUsPerRequest?: number };
+/**
+ * Besides requests/s, the CPU time this process (every thread: event loop, session workers) spent
+ * per answered request while one target was driven: on a shared machine throughput swings with
+ * the neighbours' load, the CPU cost of a request much less.
+ */
 const drive = (url: string, reqPath: string, body: string, ms: number) =>
   new Promise<LoadResult>((ok) => {
-    load.once('message', (m) => ok(m as LoadResult));
+    const cpu = process.cpuUsage();
+    load.once('message', (m) => {
+      const r = m as LoadResult;
+      const used = process.cpuUsage(cpu);
+      ok({ ...r, cpuUsPerRequest: Math.round(((used.user + used.system) / Math.max(1, r.requests)) * 10) / 10 });
+    });
     load.send({ url, path: reqPath, body: Buffer.from(body).toString('base64'), concurrency, durationMs: ms });
   });
 
@@ -62,7 +76,7 @@ async function benchModel(modelName: string) {
   const body = JSON.stringify({ inputs: [{ name: inputName, datatype: 'FP32', shape: [1, width], data: row }] });
 
   // The agent's local API, as the daemon runs it.
-  const service = new InferenceService({ warmupRuns: 3 });
+  const service = new InferenceService({ warmupRuns: 3, onnx });
   await service.load({ model: card.model, version: card.version, path, format: 'onnx', providers: ['cpu'] });
   const api = await startLocalApi({ inference: service, port: 0 });
 
@@ -91,7 +105,9 @@ async function benchModel(modelName: string) {
     for (const key of (r % 2 ? ['bareFastify', 'localApi'] : ['localApi', 'bareFastify']) as Array<keyof typeof targets>) {
       const result = await drive(targets[key].url, targets[key].path, body, durationMs);
       runs[key].push(result);
-      console.log(`${card.name} rep ${r + 1} ${key}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
+      console.log(
+        `${card.name} rep ${r + 1} ${key}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, CPU ${result.cpuUsPerRequest} µs/request, errors ${result.errors}`,
+      );
     }
   }
   await api.close();
@@ -102,7 +118,11 @@ async function benchModel(modelName: string) {
   const localRps = median(runs.localApi.map((r) => r.rps));
   const bareRps = median(runs.bareFastify.map((r) => r.rps));
   const ratio = localRps / bareRps;
-  console.log(`${card.name}: local API ${localRps.toFixed(0)} req/s vs bare fastify ${bareRps.toFixed(0)} req/s: ratio ${ratio.toFixed(3)} (target >= 0.8)`);
+  const localCpu = median(runs.localApi.map((r) => r.cpuUsPerRequest ?? NaN));
+  const bareCpu = median(runs.bareFastify.map((r) => r.cpuUsPerRequest ?? NaN));
+  console.log(
+    `${card.name}: local API ${localRps.toFixed(0)} req/s vs bare fastify ${bareRps.toFixed(0)} req/s: ratio ${ratio.toFixed(3)} (target >= 0.8); CPU per request ${localCpu} vs ${bareCpu} µs`,
+  );
   return {
     model: card.name,
     sha256: card.sha256,
@@ -113,24 +133,28 @@ async function benchModel(modelName: string) {
       bareFastifyRps: bareRps,
       localApiP50Ms: median(runs.localApi.map((r) => r.p50Ms)),
       bareFastifyP50Ms: median(runs.bareFastify.map((r) => r.p50Ms)),
+      localApiCpuUsPerRequest: localCpu,
+      bareFastifyCpuUsPerRequest: bareCpu,
     },
     ratio,
   };
 }
 
+const loadAtStart = loadavg();
 const perModel = [];
 for (const name of models) perModel.push(await benchModel(name));
 load.kill();
 
 const result = {
   bench: 'agent-http',
-  machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, onnxruntime: ort.env.versions.common },
+  machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, onnxruntime: ort.env.versions.common, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg() },
   parameters: {
     body: 'KServe v2 JSON, one FP32 row of the model input',
     concurrency,
     secondsPerRep: durationMs / 1000,
     reps,
     client: 'undici Pool closed loop in a separate process, keep-alive, one connection per loop',
+    onnx,
   },
   models: perModel,
   target: 0.8,

@@ -16,9 +16,13 @@ export interface OverheadParams {
 }
 
 const VARIANTS: Record<string, InferenceServiceOptions['onnx']> = {
+  // Defaults: the idle worker polls up to 50 µs for the next request; the agent thread does not poll.
   'shared-memory': { channel: 'shared-memory' },
+  // Neither side polls: every request pays a futex wake-up on the way in and a waitAsync wake-up back.
+  'shared-memory-no-poll': { channel: 'shared-memory', workerSpinUs: 0 },
+  // Both poll: the agent thread up to 40 µs when the worker's recent runs were that short.
+  'shared-memory+agent-poll40us': { channel: 'shared-memory', spinUs: 40 },
   'post-message': { channel: 'post-message' },
-  'shared-memory+spin20us': { channel: 'shared-memory', spinUs: 20 },
 };
 
 async function timeLoop(n: number, once: () => Promise<unknown>): Promise<number[]> {

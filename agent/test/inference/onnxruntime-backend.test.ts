@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { compareToGolden, writeCorruptedModel, type EvalSet } from '@flotilla/modelkit';
 import { FlotillaError } from '@flotilla/protocol';
@@ -79,7 +80,7 @@ describe('OnnxRuntimeBackend', () => {
         expect(a?.shape).toEqual([rows, 10]);
         expect(Array.from(a?.data as Float32Array)).toEqual(Array.from(b?.data as Float32Array));
       }
-      // Many at once: one rides the lane, the rest queue on the port; every answer matches its request.
+      // Many at once: 8 ride the lane's slots, the rest queue on the port; every answer matches its request.
       const inputs = Array.from({ length: 20 }, (_, i) => floatInput(1, 784, i + 100));
       const together = await Promise.all(inputs.map((x) => lane.infer([x])));
       const oneByOne: Tensor[][] = [];
@@ -88,6 +89,51 @@ describe('OnnxRuntimeBackend', () => {
     } finally {
       await lane.unload();
       await posted.close();
+    }
+  });
+
+  it('pipelines concurrent requests of mixed sizes through the lane slots and the port, each answered with its own outputs, whichever thread polls', async () => {
+    const reference = new OnnxRuntimeBackend({ channel: 'post-message' });
+    const polling = new OnnxRuntimeBackend({ laneSlots: 3, spinUs: 40, workerSpinUs: 200 });
+    const sleeping = new OnnxRuntimeBackend({ laneSlots: 2, workerSpinUs: 0 });
+    try {
+      const ref = await reference.load(models.spec('mnist-edge-int8'));
+      // Every third request is too large for a 64 KiB slot and is posted instead.
+      const inputs = Array.from({ length: 30 }, (_, i) => floatInput(i % 3 === 2 ? 40 : 1 + (i % 2), 784, i + 7));
+      const expected: Tensor[][] = [];
+      for (const x of inputs) expected.push(await ref.infer([x]));
+      for (const b of [polling, sleeping]) {
+        const loaded = await b.load(models.spec('mnist-edge-int8'));
+        for (let round = 0; round < 3; round++) {
+          const got = await Promise.all(inputs.map((x) => loaded.infer([x])));
+          got.forEach((t, i) => {
+            expect(t[0]?.shape).toEqual(expected[i]?.[0]?.shape);
+            expect(Array.from(t[0]?.data as Float32Array)).toEqual(Array.from(expected[i]?.[0]?.data as Float32Array));
+          });
+        }
+        // One at a time, the pattern where the threads poll for each other.
+        for (let i = 0; i < 30; i++) expect(Array.from((await loaded.infer([inputs[0] as Tensor]))[0]?.data as Float32Array)).toEqual(Array.from(expected[0]?.[0]?.data as Float32Array));
+      }
+    } finally {
+      await Promise.all([reference.close(), polling.close(), sleeping.close()]);
+    }
+  });
+
+  it('loads a worker at a lower priority and serves from it at the process priority', async () => {
+    // Linux: each thread's nice value is field 19 of /proc/self/task/<tid>/stat.
+    const niceOfThreads = (): number[] =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    const own = getPriority();
+    const loaded = await new OnnxRuntimeBackend({ loadNice: 10 }).load(models.spec('tiny-mlp-fp32'));
+    try {
+      expect(niceOfThreads().every((n) => n === own)).toBe(true);
+      const out = await loaded.infer([floatInput(1, 16)]);
+      expect(out[0]?.shape).toEqual([1, 5]);
+    } finally {
+      await loaded.unload();
     }
   });
 

@@ -20,8 +20,14 @@ export interface OnnxRuntimeBackendOptions {
   channel?: SessionWorkerOptions['channel'];
   /** Fast-lane bytes per worker for the shared-memory channel (default 64 KiB). */
   laneBytes?: number;
-  /** Agent-thread polling before sleeping, shared-memory channel only (default 0; see SessionWorkerOptions). */
+  /** Most agent-thread polling before sleeping, shared-memory channel only (default 0: off; see SessionWorkerOptions). */
   spinUs?: number;
+  /** Fast-lane slots per worker, shared-memory channel only (default 8; see SessionWorkerOptions). */
+  laneSlots?: number;
+  /** Worker-thread polling before sleeping, shared-memory channel only (default 50 µs; see SessionWorkerOptions). */
+  workerSpinUs?: number;
+  /** Nice increment while a worker loads (default 10; see SessionWorkerOptions). */
+  loadNice?: number;
   timers?: Timers;
   events?: OnnxLoadedModelEvents;
 }
@@ -62,6 +68,9 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       ...(this.opts.channel ? { channel: this.opts.channel } : {}),
       ...(this.opts.laneBytes !== undefined ? { laneBytes: this.opts.laneBytes } : {}),
       ...(this.opts.spinUs !== undefined ? { spinUs: this.opts.spinUs } : {}),
+      ...(this.opts.laneSlots !== undefined ? { laneSlots: this.opts.laneSlots } : {}),
+      ...(this.opts.workerSpinUs !== undefined ? { workerSpinUs: this.opts.workerSpinUs } : {}),
+      ...(this.opts.loadNice !== undefined ? { loadNice: this.opts.loadNice } : {}),
     };
     const first = await SessionWorker.start(workerOpts);
     // Further workers use the provider the first one settled on.

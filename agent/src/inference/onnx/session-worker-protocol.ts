@@ -9,6 +9,10 @@ export interface WorkerInit {
   /** Shared-memory channel only: the fast lane and the port the worker drains after each wake-up. */
   lane?: SharedArrayBuffer;
   port?: MessagePort;
+  /** Shared-memory channel only: how long (µs) the idle worker polls the lane before it sleeps. */
+  spinUs?: number;
+  /** Nice increment while the thread loads the addon and the session (0: none). */
+  loadNice?: number;
 }
 
 export interface WireTensor {

@@ -5,11 +5,17 @@ import { FlotillaError } from '@flotilla/protocol';
 import { systemTimers, type Timers } from '../../runtime/timers.ts';
 import { ORT_TYPE_OF, datatypeOfOrt } from '../datatypes.ts';
 import type { Tensor, TensorData, TensorSpec } from '../types.ts';
-import { C_FAST, C_REQ, C_RESP, C_STATUS, STATUS_OK, SharedLane } from './shared-lane.ts';
+import { C_REQ, C_RESP, C_SLEEPING, DONE, SharedLane } from './shared-lane.ts';
 import type { FromWorker, ProviderAttempt, ToWorker, WireSpec, WireTensor, WorkerInit } from './session-worker-protocol.ts';
 import { waitAsync } from '../../runtime/wait-async.ts';
 
 const WORKER_URL = new URL('./session-worker.mjs', import.meta.url);
+/**
+ * The worker is plain JavaScript and needs no loader. Without this it inherits the agent's
+ * execArgv (tsx's --import hooks under `tsx` and vitest), which tripled the CPU a worker takes to
+ * start (~300 → ~100 ms here), the cost a hot swap puts on the cores serving traffic.
+ */
+const NO_LOADER = { execArgv: [] as string[] };
 
 
 export interface SessionWorkerOptions {
@@ -23,14 +29,34 @@ export interface SessionWorkerOptions {
    * SharedArrayBuffer; post-message: plain worker messages with transferred buffers.
    */
   channel?: 'shared-memory' | 'post-message';
-  /** Fast-lane data bytes for the shared-memory channel (default 64 KiB); larger requests are posted. */
+  /** Fast-lane data bytes per request for the shared-memory channel (default 64 KiB); larger requests are posted. */
   laneBytes?: number;
+  /** Fast-lane slots: small requests in the worker at once, answered back to back (default 8). */
+  laneSlots?: number;
   /**
-   * Shared-memory channel: poll the lane this long (µs) on the agent thread before sleeping on
-   * Atomics.waitAsync. It blocks the event loop that long at most and burns a core meanwhile, so it
-   * is off by default; it only pays for models that answer within microseconds.
+   * Shared-memory channel: the most (µs) the agent thread polls for an answer before it sleeps on
+   * Atomics.waitAsync (default 0: never). It polls only when the request is the only one in the
+   * worker and the worker's recent runs (a moving average the worker reports) finished within this
+   * bound, and then only about as long as such a run takes, since waking this thread from
+   * waitAsync costs tens of µs, more than a small model's whole run. Off by default: on the 2-core
+   * VM we measure on, the worker's runs slowed from ~20 to ~50 µs while this thread polled, and
+   * the answer came later than without polling. The event loop is blocked that long at most.
    */
   spinUs?: number;
+  /**
+   * Shared-memory channel: how long (µs) the worker keeps polling for the next request after it ran
+   * out of work, before it sleeps in Atomics.wait (default 50; 0: never). A request that arrives
+   * meanwhile starts at once instead of paying a futex wake-up (and this thread a notify). The
+   * worker stops polling while fewer than half of its polls catch a request, so sparse traffic
+   * does not burn a core.
+   */
+  workerSpinUs?: number;
+  /**
+   * Nice increment for the thread while it loads onnxruntime and the session (default 10; 0: none),
+   * so loading a candidate yields the cores to the version serving traffic. Where the process may
+   * not raise a thread's priority back (no CAP_SYS_NICE) the thread loads at normal priority.
+   */
+  loadNice?: number;
   timers?: Timers;
 }
 
@@ -71,7 +97,22 @@ export class SessionWorker {
   /** Where requests are posted: the worker itself, or the port it drains after each wake-up. */
   private readonly mailbox: Worker | MessagePort;
   private readonly lane: SharedLane | undefined;
-  private laneBusy = false;
+  /** Request id per fast-lane slot (0: free), and the free slots. */
+  private readonly slotIds: number[];
+  private readonly freeSlots: number[] = [];
+  /** A waitAsync on the response seq is pending. */
+  private armed = false;
+  /** Moving average of the worker's fast-lane run times (µs), for the agent-thread poll. */
+  private runUs = Infinity;
+  /**
+   * Moving average of polls that caught their answer (1) or ran out (0). On a crowded machine the
+   * worker may not get a core while this thread polls, and polling then only adds delay: below
+   * one half the thread stops polling, except for one probe in every 32 requests to notice when
+   * the machine frees up.
+   */
+  private pollHits = 1;
+  private pollProbe = 0;
+  private readonly collect = (): void => this.collectAnswers();
   private readonly pendingRuns = new Map<number, Pending>();
   private readonly exitListeners: Array<(err: FlotillaError) => void> = [];
   private readonly opts: SessionWorkerOptions;
@@ -84,6 +125,8 @@ export class SessionWorker {
     this.ready = ready;
     this.opts = opts;
     this.lane = shared?.lane.bind(ready.inputs, ready.outputs);
+    this.slotIds = new Array<number>(this.lane?.slotCount ?? 0).fill(0);
+    for (let k = this.slotIds.length - 1; k >= 0; k--) this.freeSlots.push(k);
     this.mailbox = shared?.port ?? worker;
     this.mailbox.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', () => undefined); // the 'exit' that follows is what counts
@@ -93,12 +136,13 @@ export class SessionWorker {
   /** Starts a thread and opens the session, walking the provider list. Rejects with FLT_INFER_LOAD_FAILED. */
   static start(opts: SessionWorkerOptions): Promise<SessionWorker> {
     const timers = opts.timers ?? systemTimers;
-    const shared = (opts.channel ?? 'shared-memory') === 'shared-memory' ? { lane: new SharedLane(opts.laneBytes ?? 65_536), channel: new MessageChannel() } : undefined;
-    const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads };
-    if (shared) Object.assign(init, { lane: shared.lane.buffer, port: shared.channel.port2 });
+    const shared =
+      (opts.channel ?? 'shared-memory') === 'shared-memory' ? { lane: new SharedLane(opts.laneBytes ?? 65_536, Math.max(1, opts.laneSlots ?? 8)), channel: new MessageChannel() } : undefined;
+    const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads, loadNice: opts.loadNice ?? 10 };
+    if (shared) Object.assign(init, { lane: shared.lane.buffer, port: shared.channel.port2, spinUs: opts.workerSpinUs ?? 50 });
     return new Promise((resolve, reject) => {
       let settled = false;
-      const worker = new Worker(WORKER_URL, { workerData: init, transferList: shared ? [shared.channel.port2] : [], stdout: false, stderr: false });
+      const worker = new Worker(WORKER_URL, { workerData: init, transferList: shared ? [shared.channel.port2] : [], stdout: false, stderr: false, ...NO_LOADER });
       const fail = (message: string, details?: unknown): void => {
         if (settled) return;
         settled = true;
@@ -152,7 +196,8 @@ export class SessionWorker {
   run(inputs: readonly Tensor[], outputs: readonly string[] | undefined, transfer: boolean): Promise<Tensor[]> {
     if (!this.alive) return Promise.reject(new FlotillaError('FLT_INFER_UNAVAILABLE', 'the worker is not running'));
     const id = this.nextId++;
-    if (this.lane && !this.laneBusy && this.lane.write(id, inputs, outputs)) return this.runFast(this.lane, id);
+    const slot = this.freeSlots.length > 0 ? (this.freeSlots[this.freeSlots.length - 1] as number) : -1;
+    if (this.lane && slot >= 0 && this.lane.submit(slot, id, inputs, outputs)) return this.runFast(this.lane, slot, id);
     const feeds: WireTensor[] = inputs.map((t) => ({ name: t.name, type: ORT_TYPE_OF[t.datatype], dims: t.shape, data: t.data }));
     const msg: ToWorker = outputs ? { t: 'run', id, feeds, outputs: [...outputs] } : { t: 'run', id, feeds };
     return new Promise<Tensor[]>((resolve, reject) => {
@@ -184,7 +229,7 @@ export class SessionWorker {
     if (this.exited) return Promise.resolve();
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.mailbox.postMessage({ t: 'exit-now' } satisfies ToWorker);
-    this.wake();
+    this.wake(true);
     return exited;
   }
 
@@ -202,41 +247,80 @@ export class SessionWorker {
       void exited.then(() => timers.clearTimeout(timer));
     });
     this.mailbox.postMessage({ t: 'close' } satisfies ToWorker);
-    this.wake();
+    this.wake(true);
     await Promise.race([exited, deadline]);
   }
 
-  /** Wakes a worker sleeping in Atomics.wait so it drains its port (no-op for the post-message channel). */
-  private wake(): void {
+  /**
+   * Tells the worker there is work (a READY slot or a posted message). The notify, a futex
+   * syscall, is only paid when the worker said it is going to sleep; a busy or polling worker sees
+   * the bumped seq by itself. (The worker sets the flag before it re-checks the seq and sleeps, so
+   * no wake-up is lost.) No-op for the post-message channel.
+   */
+  private wake(always = false): void {
     if (!this.lane) return;
     Atomics.add(this.lane.ctrl, C_REQ, 1);
-    Atomics.notify(this.lane.ctrl, C_REQ);
+    if (always || Atomics.load(this.lane.ctrl, C_SLEEPING) === 1) Atomics.notify(this.lane.ctrl, C_REQ);
   }
 
-  private runFast(lane: SharedLane, id: number): Promise<Tensor[]> {
-    this.laneBusy = true;
-    const answered = Atomics.load(lane.ctrl, C_RESP);
-    Atomics.store(lane.ctrl, C_FAST, 1);
+  private runFast(lane: SharedLane, slot: number, id: number): Promise<Tensor[]> {
+    this.freeSlots.pop();
+    this.slotIds[slot] = id;
     return new Promise<Tensor[]>((resolve, reject) => {
       this.pendingRuns.set(id, { resolve, reject });
       this.wake();
-      const done = (): void => {
-        this.laneBusy = false;
-        const pending = this.pendingRuns.get(id);
-        // Gone: the worker exited and the request already failed. POSTED: the answer comes by message.
-        if (!pending || lane.ctrl[C_STATUS] !== STATUS_OK) return;
-        this.pendingRuns.delete(id);
-        pending.resolve(lane.read());
-      };
+      if (this.armed) return;
+      // Alone in the worker and expected within the bound: poll instead of sleeping.
       const spinUs = this.opts.spinUs ?? 0;
-      if (spinUs > 0) {
-        const until = performance.now() + spinUs / 1000;
-        while (Atomics.load(lane.ctrl, C_RESP) === answered && performance.now() < until);
+      if (this.runUs < spinUs && this.freeSlots.length === this.slotIds.length - 1 && (this.pollHits >= 0.5 || (++this.pollProbe & 31) === 0)) {
+        const until = performance.now() + Math.min(spinUs, this.runUs * 1.5 + 5) / 1000;
+        while (lane.state(slot) !== DONE && performance.now() < until);
+        this.pollHits = this.pollHits * 0.9 + (lane.state(slot) === DONE ? 0.1 : 0);
       }
-      const wait = waitAsync(lane.ctrl, C_RESP, answered);
-      if (wait.async) void (wait.value as Promise<unknown>).then(done);
-      else done();
+      this.collectAnswers();
     });
+  }
+
+  /**
+   * Resolves every answered slot, then waits (one waitAsync for all slots in flight) for the next
+   * answer while any slot is still out. Under concurrency one wake-up of this thread collects
+   * several answers.
+   */
+  private collectAnswers(): void {
+    this.armed = false;
+    const lane = this.lane as SharedLane;
+    for (;;) {
+      if (this.exited) return;
+      // Read before the scan: an answer written after it changes the seq and the wait returns at once.
+      const seen = Atomics.load(lane.ctrl, C_RESP);
+      let out = 0;
+      for (let slot = 0; slot < this.slotIds.length; slot++) {
+        const id = this.slotIds[slot] as number;
+        if (id === 0) continue;
+        if (lane.state(slot) !== DONE) {
+          out++;
+          continue;
+        }
+        const outputs = lane.answeredInSlot(slot) ? lane.read(slot) : undefined;
+        const ran = lane.runUs(slot);
+        this.runUs = this.runUs === Infinity ? ran : this.runUs * 0.9 + ran * 0.1;
+        lane.free(slot);
+        this.slotIds[slot] = 0;
+        this.freeSlots.push(slot);
+        const pending = this.pendingRuns.get(id);
+        // No outputs: the answer or the error comes by message.
+        if (!pending || !outputs) continue;
+        this.pendingRuns.delete(id);
+        pending.resolve(outputs);
+      }
+      if (out === 0) return;
+      const wait = waitAsync(lane.ctrl, C_RESP, seen);
+      if (wait.async) {
+        this.armed = true;
+        void (wait.value as Promise<unknown>).then(this.collect);
+        return;
+      }
+    }
   }
 
   private onMessage(msg: FromWorker): void {
