@@ -101,6 +101,7 @@ export interface TickResult {
 const DRY_RUN_DEVICES_PER_STAGE = 500;
 const EMPTY_COUNTS = (): Record<RolloutDeviceState, number> => ({ pending: 0, notified: 0, succeeded: 0, failed: 0, rejected: 0, timedOut: 0, reverted: 0, skipped: 0 });
 const ABORT_PREFIX = 'aborted: ';
+const AB_JUDGE_INTERVAL_MS = 1000;
 
 /**
  * The staged-rollout state machine. Everything it knows lives in SQLite (rollouts, rollout_devices,
@@ -124,6 +125,8 @@ export class RolloutEngine {
   readonly #baselines = new Map<string, HealthBaseline | null>();
   /** `rolloutId/stage` of A/B gates that passed (the `ab.passed` event is the durable record). */
   readonly #abPassed = new Set<string>();
+  /** When each rollout's A/B gate last read its devices' reports (engine clock). */
+  readonly #abJudgedAt = new Map<string, number>();
   #reconciled = false;
   #joinScanDue = false;
   #closed = false;
@@ -499,6 +502,9 @@ export class RolloutEngine {
   #abGate(r: RolloutRow, spec: NormalizedSpec, now: number): boolean {
     const ab = spec.stages[r.stage]?.ab;
     if (!ab || this.#abGatePassed(r.id, r.stage)) return false;
+    // Pooling reads every device's report: once a second is enough for a gate that waits for hundreds of requests.
+    if (now - (this.#abJudgedAt.get(r.id) ?? -Infinity) < AB_JUDGE_INTERVAL_MS) return false;
+    this.#abJudgedAt.set(r.id, now);
     const comparison = compareArms(spec.model, readAbReports(this.#d.db, spec.model, { rolloutId: r.id }), spec.version);
     const verdict = judgeAb(ab, comparison, r.stage_started_at ?? r.created_at, now);
     if (verdict.kind === 'wait') return false;
