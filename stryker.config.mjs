@@ -1,17 +1,11 @@
 // Mutation testing of Flotilla's security modules: release verification, the MQTT device policy
 // and REST authorization. docs/mutation-testing.md explains the scope, the last score and every
-// surviving mutant. Run with `pnpm exec stryker run` (reports land in reports/mutation/).
+// surviving mutant. Run with `pnpm exec stryker run`; reports land in reports/mutation/.
 import { fileURLToPath } from 'node:url';
 
-/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
-export default {
-  testRunner: 'vitest',
-  // pnpm keeps the runner out of core's own node_modules, so core cannot find it by name.
-  plugins: [fileURLToPath(import.meta.resolve('@stryker-mutator/vitest-runner'))],
-  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
-  coverageAnalysis: 'perTest',
-  mutate: [
-    // release verification
+/** The modules under test, by the question each answers; the summary reporter scores each group. */
+export const MODULES = {
+  'release verification': [
     'packages/release/src/canonical-json.ts',
     'packages/release/src/signing-payload.ts',
     'packages/release/src/signature-check.ts',
@@ -20,20 +14,30 @@ export default {
     'packages/release/src/artifact-check.ts',
     'packages/release/src/verify-file.ts',
     'packages/release/src/key-rotation.ts',
-    // MQTT ACL: the embedded broker's policy and the external broker's ACLs and hook answers
-    'server/src/broker/device-policy.ts',
-    'server/src/broker/external/device-acl.ts',
-    'server/src/broker/external/hook-decisions.ts',
-    // REST authorization: roles, bearer-token admission, token lookups
+  ],
+  // The embedded broker's policy, and the external broker's ACLs and hook answers made from it.
+  'MQTT ACL': ['server/src/broker/device-policy.ts', 'server/src/broker/external/device-acl.ts', 'server/src/broker/external/hook-decisions.ts'],
+  // Roles, bearer-token admission and the token lookups behind it.
+  'REST authorization': [
     'server/src/auth/roles.ts',
     'server/src/auth/secrets.ts',
     'server/src/auth/api-tokens.ts',
     'server/src/auth/enrollment-tokens.ts',
     'server/src/http/auth.ts',
   ],
+};
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  // pnpm keeps the runner out of core's own node_modules, so core cannot find it by name.
+  plugins: [fileURLToPath(import.meta.resolve('@stryker-mutator/vitest-runner')), fileURLToPath(new URL('./stryker-module-summary.mjs', import.meta.url))],
+  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
+  coverageAnalysis: 'perTest',
+  mutate: Object.values(MODULES).flat(),
   // A static mutant (a module-level constant such as a schema or the role ranks) needs a fresh
   // module graph and every test for each run: minutes each on a shared machine. They are listed
-  // as ignored; docs/mutation-testing.md says which ones and how the schemas are covered instead.
+  // as ignored; docs/mutation-testing.md says which ones and how they are covered instead.
   ignoreStatic: true,
   // Reruns only mutants whose code or covering tests changed since reports/stryker-incremental.json.
   incremental: true,
@@ -41,7 +45,7 @@ export default {
   // The machine is shared: one test runner at a time.
   concurrency: 1,
   timeoutMS: 20_000,
-  reporters: ['clear-text', 'progress', 'html', 'json'],
+  reporters: ['clear-text', 'progress', 'html', 'json', 'module-summary'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   tempDirName: '.stryker-tmp',

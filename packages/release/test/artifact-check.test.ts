@@ -137,4 +137,88 @@ describe('verifyFile', () => {
     expect(await codeOfAsync(async () => verifyFile(await fileWith(int8.subarray(1)), expected))).toBe('FLT_OTA_LENGTH_MISMATCH');
     expect(await codeOfAsync(async () => verifyFile(await fileWith(Buffer.concat([int8, Buffer.from([0])])), expected))).toBe('FLT_OTA_LENGTH_MISMATCH');
   });
+
+  it('stops reading when its caller aborts', async () => {
+    const path = await fileWith(int8);
+    const err = await verifyFile(path, expected, { signal: AbortSignal.abort() }).then(() => null, (e: unknown) => e);
+    expect((err as Error).name).toBe('AbortError');
+  });
+});
+
+describe('the streaming artifact verifier', () => {
+  it.each([
+    ['a negative length', { sha256: 'a'.repeat(64), length: -1 }],
+    ['a fractional length', { sha256: 'a'.repeat(64), length: 1.5 }],
+    ['an unsafe length', { sha256: 'a'.repeat(64), length: 2 ** 53 }],
+    ['an uppercase sha256', { sha256: 'A'.repeat(64), length: 1 }],
+    ['a short sha256', { sha256: 'a'.repeat(63), length: 1 }],
+    ['a sha256 with a prefix', { sha256: `x${'a'.repeat(64)}`, length: 1 }],
+    ['a sha256 with a suffix', { sha256: `${'a'.repeat(64)}x`, length: 1 }],
+  ])('cannot be built from %s', (_what, digest) => {
+    expect(() => createArtifactVerifier(digest)).toThrow(TypeError);
+  });
+
+  it('accepts an empty artifact signed as empty', () => {
+    const empty = Buffer.alloc(0);
+    expect(createArtifactVerifier(digestOf(empty)).final()).toEqual(digestOf(empty));
+  });
+
+  it('counts the bytes still allowed as they arrive', () => {
+    const verifier = createArtifactVerifier(expected);
+    expect(verifier.remaining).toBe(int8.length);
+    verifier.update(int8.subarray(0, 10));
+    expect(verifier.bytesReceived).toBe(10);
+    expect(verifier.remaining).toBe(int8.length - 10);
+  });
+
+  it('refuses more bytes, or a second final, once it has vouched for a file', () => {
+    const verifier = stream(int8);
+    verifier.final();
+    expect(() => verifier.update(Buffer.alloc(0))).toThrow('artifact verifier is finished');
+    expect(() => verifier.final()).toThrow('artifact verifier is finished');
+  });
+
+  it('cannot be finished into a success after a hash mismatch', () => {
+    const bad = Buffer.from(int8);
+    bad[0] = bad[0]! ^ 1;
+    const verifier = stream(bad);
+    expect(codeOf(() => verifier.final())).toBe('FLT_OTA_HASH_MISMATCH');
+    expect(() => verifier.final()).toThrow('artifact verifier is failed');
+  });
+
+  it('reports the signed and the measured size and hash when it refuses', () => {
+    const err = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return e as FlotillaError;
+      }
+      throw new Error('expected a refusal');
+    };
+    const long = err(() => createArtifactVerifier(expected).update(Buffer.concat([int8, Buffer.from('x')])));
+    expect(long.details).toEqual({ expected: int8.length, atLeast: int8.length + 1 });
+    const short = err(() => verifyArtifact(manifest, 'cpu-int8', { sha256: expected.sha256, length: 3 }));
+    expect(short.details).toEqual({ expected: int8.length, actual: 3 });
+    const wrong = err(() => verifyArtifact(manifest, 'cpu-int8', { sha256: 'b'.repeat(64), length: int8.length }));
+    expect(wrong.code).toBe('FLT_OTA_HASH_MISMATCH');
+    expect(wrong.details).toEqual({ expected: expected.sha256, actual: 'b'.repeat(64) });
+  });
+
+  it('names the release and variant whose bytes were delivered instead', () => {
+    try {
+      verifyArtifact(manifest, 'cpu-int8', digestOf(release2.files.get('cpu-int8')!), { otherManifests: [release2.manifest] });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as FlotillaError).details).toEqual({ variantId: 'cpu-int8', actualOwner: { model: 'digits', version: '1.3.0', variantId: 'cpu-int8' } });
+    }
+  });
+
+  it('lists every field of a download instruction that disagrees with the manifest', () => {
+    try {
+      expectedArtifact(manifest, 'cpu-int8', { model: 'faces', releaseCounter: 6, length: 1, manifestDigest: 'f'.repeat(64) });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as FlotillaError).details).toEqual({ variantId: 'cpu-int8', fields: ['model', 'releaseCounter', 'length', 'manifestDigest'] });
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../src/index.ts';
+import { canonicalJson, canonicalJsonBytes } from '../src/index.ts';
 
 /** Rebuilds every object with its keys in a shuffled order, keeping the same content. */
 function reorder(value: unknown, pick: (n: number) => number): unknown {
@@ -54,5 +54,30 @@ describe('canonical JSON', () => {
 
   it('omits object members that are undefined, like an absent optional field', () => {
     expect(canonicalJson({ a: 1, b: undefined })).toBe(canonicalJson({ a: 1 }));
+  });
+
+  it('writes false and true as themselves, and the same value twice in one document without calling it a cycle', () => {
+    const shared = { on: false };
+    expect(canonicalJson({ a: shared, b: [shared, true] })).toBe('{"a":{"on":false},"b":[{"on":false},true]}');
+  });
+
+  it('accepts an object without a prototype, as JSON.parse-like parsers build them', () => {
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { b: 1, a: 2 });
+    expect(canonicalJson(bare)).toBe('{"a":2,"b":1}');
+  });
+
+  it('names where a refused value sits, so a signer can find it', () => {
+    expect(() => canonicalJson({ a: { b: [1, NaN] } })).toThrow('canonical JSON: non-finite number at $.a.b[1]');
+    expect(() => canonicalJson({ f: () => 1 })).toThrow('canonical JSON: function at $.f has no JSON form');
+    expect(() => canonicalJson({ s: [Symbol('x')] })).toThrow('canonical JSON: symbol at $.s[0] has no JSON form');
+    expect(() => canonicalJson({ a: [1, undefined] })).toThrow('canonical JSON: undefined at $.a[1]');
+    expect(() => canonicalJson([{ m: new Map() }])).toThrow('canonical JSON: only plain objects are allowed (at $[0].m)');
+    const cyclic: unknown[] = [];
+    cyclic.push({ back: cyclic });
+    expect(() => canonicalJson({ c: cyclic })).toThrow('canonical JSON: cycle at $.c[0].back');
+  });
+
+  it('is the UTF-8 bytes of the canonical text', () => {
+    expect(canonicalJsonBytes({ é: 'ü' }).equals(Buffer.from('{"é":"ü"}', 'utf8'))).toBe(true);
   });
 });

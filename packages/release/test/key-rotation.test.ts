@@ -102,4 +102,57 @@ describe('key rotation', () => {
     const dual = createRotation({ issuedAt: now, add: [{ publicKey: stranger.publicKey }] }, [oldKey.privateKey, newKey.privateKey]);
     expect(applyRotation(both, dual, { now, threshold: 2 }).has(stranger.keyId)).toBe(true);
   });
+
+  it('carries the validity window and label of an added key into the trusted set', () => {
+    const rotation = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notBefore: now + DAY, notAfter: now + 9 * DAY, label: 'next' }] }, oldKey.privateKey);
+    const next = applyRotation(trusted, rotation, { now });
+    expect(next.get(newKey.keyId)).toEqual({ keyId: newKey.keyId, publicKey: exportPublicKey(newKey.publicKey), notBefore: now + DAY, notAfter: now + 9 * DAY, label: 'next' });
+    expect(next.status(newKey.keyId, now)).toBe('not-yet-valid');
+  });
+
+  it('may retire the signing key in favour of a successor that only becomes valid later', () => {
+    const rotation = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notBefore: now + DAY }], retire: [oldKey.keyId] }, oldKey.privateKey);
+    expect(applyRotation(trusted, rotation, { now }).usableKeyIds(now + DAY)).toEqual([newKey.keyId]);
+  });
+
+  it('is refused when the only key it would leave expires at the instant it is applied (FLT_RELEASE_ROTATION_INVALID)', () => {
+    const rotation = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notAfter: now }], retire: [oldKey.keyId] }, oldKey.privateKey);
+    expect(codeOf(() => applyRotation(trusted, rotation, { now }))).toBe('FLT_RELEASE_ROTATION_INVALID');
+    const later = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notAfter: now + 1 }], retire: [oldKey.keyId] }, oldKey.privateKey);
+    expect(applyRotation(trusted, later, { now }).usableKeyIds(now)).toEqual([newKey.keyId]);
+  });
+
+  it('leaves an already trusted key as it was when a rotation adds it again with another window', () => {
+    const both = TrustedKeys.of(oldKey.publicKey, newKey.publicKey);
+    const rotation = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notAfter: now + 1, label: 'narrowed' }] }, oldKey.privateKey);
+    expect(applyRotation(both, rotation, { now }).get(newKey.keyId)).toEqual(both.get(newKey.keyId));
+  });
+
+  it.each([
+    ['neither adds nor retires a key', () => createRotation({ issuedAt: now }, oldKey.privateKey), 'it neither adds nor retires a key'],
+    ['adds one key twice', () => createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey }, { publicKey: newKey.publicKey }] }, oldKey.privateKey), 'is added twice'],
+    ['adds and retires the same key', () => createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey }], retire: [newKey.keyId] }, oldKey.privateKey), 'both added and retired'],
+    ['gives a key a window that ends where it starts', () => createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notBefore: now, notAfter: now }] }, oldKey.privateKey), 'notAfter before notBefore'],
+  ])('cannot be written when it %s (FLT_RELEASE_ROTATION_INVALID)', (_what, write, reason) => {
+    expect(codeOf(write)).toBe('FLT_RELEASE_ROTATION_INVALID');
+    expect(write).toThrow(reason);
+  });
+
+  it('accepts a key window of one millisecond', () => {
+    const rotation = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey, notBefore: now, notAfter: now + 1 }] }, oldKey.privateKey);
+    expect(applyRotation(trusted, rotation, { now }).status(newKey.keyId, now)).toBe('trusted');
+  });
+
+  it.each([
+    ['is not an object', 'rotate please'],
+    ['carries an extra field', (r: object) => Object.assign(r, { note: 'x' })],
+    ['names another statement type', (r: { signed: object }) => Object.assign(r.signed, { type: 'flotilla-release' })],
+    ['has no signatures', (r: object) => Object.assign(r, { signatures: [] })],
+    ['neither adds nor retires, though signed', (r: { signed: { add: unknown[] } }) => Object.assign(r.signed, { add: [] })],
+  ])('is refused when it %s (FLT_RELEASE_ROTATION_INVALID)', (_what, change) => {
+    const rotation = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey }] }, oldKey.privateKey);
+    const value = typeof change === 'string' ? change : (change(rotation as never), rotation);
+    expect(codeOf(() => applyRotation(trusted, value, { now }))).toBe('FLT_RELEASE_ROTATION_INVALID');
+  });
 });
+

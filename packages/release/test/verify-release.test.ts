@@ -202,3 +202,67 @@ describe('attachSignature refuses', () => {
     expect(codeOf(() => signDetached(manifest, server.privateKey))).toBe('FLT_RELEASE_MANIFEST_INVALID');
   });
 });
+
+describe('verifyRelease refusals say what was wrong', () => {
+  function refusal(fn: () => unknown): FlotillaError {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof FlotillaError) return err;
+      throw err;
+    }
+    throw new Error('expected a refusal');
+  }
+
+  it('naming the model or version it got and the one expected', () => {
+    const release = signed();
+    const { model, version } = release.signed;
+    const wrongModel = refusal(() => verifyRelease(release, { trustedKeys: trusted, now, expect: { model: 'faces' } }));
+    expect(wrongModel.message).toBe(`manifest is for model ${model}, expected faces`);
+    expect(wrongModel.details).toEqual({ model, expected: 'faces' });
+    const wrongVersion = refusal(() => verifyRelease(release, { trustedKeys: trusted, now, expect: { model, version: '9.9.9' } }));
+    expect(wrongVersion.message).toBe(`manifest is for version ${version}, expected 9.9.9`);
+    expect(wrongVersion.details).toEqual({ version, expected: '9.9.9' });
+    expect(verifyRelease(release, { trustedKeys: trusted, now, expect: { model, version } }).manifest.version).toBe(version);
+    expect(verifyRelease(release, { trustedKeys: trusted, now, expect: { version } }).manifest.model).toBe(model);
+  });
+
+  it('naming the expiry instant and the clock it was checked against', () => {
+    const release = signed();
+    const at = release.signed.expiresAt;
+    const err = refusal(() => verifyRelease(release, { trustedKeys: trusted, now: at + 5 }));
+    expect(err.code).toBe('FLT_RELEASE_EXPIRED');
+    expect(err.message).toBe(`release ${release.signed.model}@${release.signed.version} expired at ${new Date(at).toISOString()}`);
+    expect(err.details).toEqual({ expiresAt: at, now: at + 5 });
+  });
+
+  it('naming the counters and digests of a rollback', () => {
+    const release = signed();
+    const lower = refusal(() => verifyRelease(release, { trustedKeys: trusted, now, lastAcceptedCounter: 6 }));
+    expect(lower.message).toBe('release counter 5 is lower than 6 already accepted');
+    expect(lower.details).toEqual({ releaseCounter: 5, lastAcceptedCounter: 6 });
+    const digest = manifestDigest(release.signed);
+    const same = refusal(() => verifyRelease(release, { trustedKeys: trusted, now, lastAcceptedCounter: 5, lastAcceptedDigest: 'f'.repeat(64) }));
+    expect(same.message).toBe('release counter 5 was already accepted with different content');
+    expect(same.details).toEqual({ releaseCounter: 5, digest, lastAcceptedDigest: 'f'.repeat(64) });
+    const unknown = refusal(() => verifyRelease(release, { trustedKeys: trusted, now, lastAcceptedCounter: 5 }));
+    expect(unknown.details).toEqual({ releaseCounter: 5, digest, lastAcceptedDigest: null });
+  });
+
+  it('checking the signature before anything the signer vouches for', () => {
+    const release = sign(makeRelease({ model: 'faces' }).manifest, stranger.privateKey);
+    expect(codeOf(() => verifyRelease(release, { trustedKeys: trusted, now: release.signed.expiresAt + 1, expect: { model: 'digits' } }))).toBe(
+      'FLT_RELEASE_UNKNOWN_KEY',
+    );
+  });
+
+  it('leaving the caller envelope untouched and returning a copy', () => {
+    const release = signed();
+    const before = JSON.stringify(release);
+    const { manifest, digest } = verifyRelease(release, { trustedKeys: trusted, now });
+    expect(JSON.stringify(release)).toBe(before);
+    expect(manifest).not.toBe(release.signed);
+    expect(digest).toBe(manifestDigest(release.signed));
+  });
+});
+
