@@ -5,7 +5,9 @@ import type { Tensor } from '../inference/types.ts';
 import type { LocalInference, LocalInferResult, LocalModelStatus } from '../local-api/local-inference.ts';
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.ts';
 import type { CloudAnswer, CloudClient } from './cloud-client.ts';
-import { HARD_EXAMPLE_EVENT, hardExampleData, type EnqueueEvent } from './hard-example.ts';
+import { HARD_EXAMPLE_EVENT, hardExampleData, MAX_EXAMPLE_INPUT_BYTES, rawInput, type EnqueueEvent } from './hard-example.ts';
+import type { InputSpool } from './input-spool.ts';
+import { tensorBytes } from './policy.ts';
 import type { EscalationMetrics } from './escalation-metrics.ts';
 import { DEFAULT_BUDGET_MS, decideAfter, decideBefore, type AnsweredBy, type Decision, type EscalationPolicy, type EscalationReason, type Random } from './policy.ts';
 
@@ -35,6 +37,12 @@ export interface EscalatorOptions {
   logger?: Pick<Logger, 'warn'>;
   /** Counts escalations for Prometheus (`flotilla_agent_escalations_total`). */
   metrics?: EscalationMetrics;
+  /**
+   * Inputs too large for an event: spooled durably before their event is enqueued, then uploaded
+   * over HTTPS by the uploader (`kick()` is called after each). Without it they travel as before:
+   * left out, with their size in `inputOmittedBytes`.
+   */
+  largeInputs?: { spool: InputSpool; uploader?: { kick(): unknown } };
 }
 
 /** A local-API answer that also says where it was answered and why. */
@@ -81,6 +89,7 @@ export class Escalator implements LocalInference {
   readonly #lateWindowMs: number;
   readonly #maxLate: number;
   readonly #metrics: EscalationMetrics | undefined;
+  readonly #largeInputs: EscalatorOptions['largeInputs'];
   #config = new Map<string, ModelEscalation>();
   readonly #stats: EscalatorStats = { answered: { edge: 0, cloud: 0, 'edge-fallback': 0 }, examplesKept: 0, examplesLost: 0, lateAnswers: 0, lateMissed: 0, latePending: 0 };
   #closed = false;
@@ -97,6 +106,7 @@ export class Escalator implements LocalInference {
     this.#lateWindowMs = opts.lateAnswers?.windowMs ?? 30_000;
     this.#maxLate = opts.lateAnswers?.maxPending ?? 8;
     this.#metrics = opts.metrics;
+    this.#largeInputs = opts.largeInputs;
   }
 
   /** Takes the `escalation` section of a newly applied desired state (absent: escalate nothing). */
@@ -288,7 +298,10 @@ export class Escalator implements LocalInference {
     const at = ex.at ?? this.#timers.now();
     const enqueue = this.#enqueue;
     const write = (): void => {
+      let spooled = false;
       try {
+        const upload = this.#spoolInput(ex);
+        spooled = upload?.spooled ?? false;
         const data = hardExampleData({
           model: ex.model,
           version: ex.version,
@@ -303,16 +316,34 @@ export class Escalator implements LocalInference {
           ...(ex.cloud && { cloudOutput: ex.cloud.outputs }),
           at,
           ...(ex.late && { late: true, cloudAnsweredAt: ex.cloudAnsweredAt }),
-        });
-        enqueue(HARD_EXAMPLE_EVENT, data as unknown as Record<string, unknown>, { priority: 'low' });
+        }, MAX_EXAMPLE_INPUT_BYTES, upload?.raw.upload);
+        const result = enqueue(HARD_EXAMPLE_EVENT, data as unknown as Record<string, unknown>, { priority: 'low' }) as { stored?: boolean } | undefined;
+        // The outbox dropped the event at once (full of higher priorities): its input has no one to wait for.
+        if (spooled && result?.stored === false) this.#largeInputs?.spool.remove(ex.requestId);
+        else if (upload) this.#largeInputs?.uploader?.kick();
         this.#stats.examplesKept++;
       } catch (err) {
+        if (spooled) this.#largeInputs?.spool.remove(ex.requestId);
         this.#stats.examplesLost++;
         this.#logger?.warn({ err, model: ex.model }, 'hard example not kept');
       }
     };
     // Queued like the example it completes, so the two reach the outbox in order.
     setImmediate(write);
+  }
+
+  /**
+   * Spools an input too large for the event (before the event is enqueued, so the event never
+   * refers to bytes a crash could lose). A late answer refers to the input its example spooled.
+   * Undefined when the input fits the event, has BYTES tensors, or the spool is full.
+   */
+  #spoolInput(ex: KeptExample): { raw: NonNullable<ReturnType<typeof rawInput>>; spooled: boolean } | undefined {
+    const large = this.#largeInputs;
+    if (!large || tensorBytes(ex.inputs) <= MAX_EXAMPLE_INPUT_BYTES) return undefined;
+    const raw = rawInput(ex.inputs);
+    if (!raw) return undefined;
+    if (ex.late || large.spool.has(ex.requestId)) return { raw, spooled: false };
+    return large.spool.put(ex.requestId, raw.data) ? { raw, spooled: true } : undefined;
   }
 }
 

@@ -1,4 +1,5 @@
-import { HARD_EXAMPLE_EVENT, MAX_MQTT_PAYLOAD_BYTES, type ExampleTensor, type HardExampleData } from '@flotilla/protocol';
+import { createHash } from 'node:crypto';
+import { HARD_EXAMPLE_EVENT, MAX_MQTT_PAYLOAD_BYTES, type ExampleTensor, type HardExampleData, type HardExampleInputUpload } from '@flotilla/protocol';
 import type { Tensor } from '../inference/types.ts';
 import { tensorBytes } from './policy.ts';
 
@@ -27,15 +28,40 @@ export interface HardExampleParts extends Omit<HardExampleData, 'input' | 'edgeO
   cloudOutput?: readonly Tensor[];
 }
 
-/** The event data of one hard example, inputs left out when they could not fit one message. */
-export function hardExampleData(parts: HardExampleParts, maxInputBytes = MAX_EXAMPLE_INPUT_BYTES): HardExampleData {
+/** An input as one upload: its tensors' raw bytes concatenated in order, with their length and sha256. */
+export interface RawInput {
+  data: Buffer;
+  upload: HardExampleInputUpload;
+}
+
+/** The raw bytes of an input for a separate upload; undefined when a tensor is BYTES (no fixed layout). */
+export function rawInput(input: readonly Tensor[]): RawInput | undefined {
+  const parts: Buffer[] = [];
+  for (const t of input) {
+    if (Array.isArray(t.data)) return undefined;
+    const view = t.data as ArrayBufferView;
+    parts.push(Buffer.from(view.buffer, view.byteOffset, view.byteLength));
+  }
+  const data = Buffer.concat(parts);
+  if (data.byteLength === 0) return undefined;
+  return { data, upload: { bytes: data.byteLength, sha256: createHash('sha256').update(data).digest('hex') } };
+}
+
+/**
+ * The event data of one hard example. An input too large for one message is left out; with
+ * `upload` (its bytes are spooled for a separate upload) the event lists the input's tensors
+ * without data and says which upload holds them.
+ */
+export function hardExampleData(parts: HardExampleParts, maxInputBytes = MAX_EXAMPLE_INPUT_BYTES, upload?: HardExampleInputUpload): HardExampleData {
   const { input, edgeOutput, cloudOutput, ...rest } = parts;
   const bytes = tensorBytes(input);
   const keepInput = bytes <= maxInputBytes;
+  const described = !keepInput && upload !== undefined;
   return {
     ...rest,
-    input: keepInput ? input.map(exampleTensor) : [],
+    input: keepInput ? input.map(exampleTensor) : described ? input.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })) : [],
     ...(!keepInput && { inputOmittedBytes: bytes }),
+    ...(described && { inputUpload: upload }),
     edgeOutput: edgeOutput.map(exampleTensor),
     ...(cloudOutput && { cloudOutput: cloudOutput.map(exampleTensor) }),
   };

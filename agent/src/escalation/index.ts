@@ -4,5 +4,7 @@ export { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from '.
 export { pickEndpoint, type EndpointStatus } from './endpoint-state.ts';
 export { confidence, type Confidence } from './confidence.ts';
 export { decideAfter, decideBefore, scoreVector, tensorBytes, DEFAULT_BUDGET_MS, type Decision, type Random } from './policy.ts';
-export { HARD_EXAMPLE_EVENT, MAX_EXAMPLE_INPUT_BYTES, exampleTensor, hardExampleData, type EnqueueEvent } from './hard-example.ts';
+export { HARD_EXAMPLE_EVENT, MAX_EXAMPLE_INPUT_BYTES, exampleTensor, hardExampleData, rawInput, type EnqueueEvent, type RawInput } from './hard-example.ts';
+export { InputSpool } from './input-spool.ts';
+export { InputUploader, type DeviceCredential, type InputUploaderOptions, type InputUploaderStats } from './input-uploader.ts';
 export { EscalationMetrics } from './escalation-metrics.ts';
