@@ -37,7 +37,7 @@ export const ERRORS = {
   FLT_MQTT_WILL_FORBIDDEN: { status: 403, message: 'Last will must target the device own status topic' },
   FLT_MQTT_CLIENT_ID_TAKEN: { status: 409, message: 'Another session already holds this client id' },
 
-  // Abuse guards (server/src/auth/failure-throttle.ts, server/src/broker/connection-guard.ts, docs/security.md "Abuse guards")
+  // Abuse guards (server/src/auth/failure-throttle.ts, server/src/broker/connection-guard.ts, docs/operations.md "Abuse guards")
   FLT_AUTH_THROTTLED: { status: 429, message: 'Too many failed authentication attempts from this address; retry after the time in Retry-After' },
   FLT_MQTT_CONNECT_FLOOD: { status: 429, message: 'MQTT connection closed unanswered: too many new or pending connections from this address' },
   FLT_MQTT_SLOW_CONSUMER: { status: 503, message: 'MQTT connection closed: the client stopped reading and its outgoing buffer passed the limit' },

@@ -26,7 +26,7 @@ export interface FleetBrokerOptions {
   registry?: Registry;
   /** largest PUBLISH (and will) payload a device may send; defaults to the protocol limit */
   maxPayloadBytes?: number;
-  /** abuse guards (docs/security.md "Abuse guards"); each one is off when left out */
+  /** abuse guards (docs/operations.md "Abuse guards"); each one is off when left out */
   guards?: BrokerGuards;
 }
 

@@ -34,7 +34,7 @@ export interface HttpContext {
   hardExamples: HardExampleStore;
   /** Drift of live traffic per model version (docs/registry.md "Drift"); no drift routes without it. */
   drift?: DriftTracker;
-  /** Failed-authentication throttling (docs/security.md "Abuse guards"); none when left out. */
+  /** Failed-authentication throttling (docs/operations.md "Abuse guards"); none when left out. */
   authThrottle?: FailureThrottle;
   /** True while the server can serve: database open, broker listening, not shutting down. */
   isReady(): boolean;
