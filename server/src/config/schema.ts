@@ -22,6 +22,11 @@ const ExternalBroker = Type.Object(
     hookToken: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
     /** How long a dynamic-security command or a publish to the broker may take before it fails. */
     requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
+    /**
+     * mosquitto-dynsec: how often the server sweeps dynsec back in line with the database
+     * (accounts of revoked devices, roles left by a failed grant), besides every reconnect; 0: only on reconnect.
+     */
+    reconcileIntervalSec: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
   },
   strict,
 );
@@ -51,6 +56,10 @@ const S3Artifacts = Type.Object(
     downloads: Type.Union([Type.Literal('proxy'), Type.Literal('redirect')], { default: 'proxy' }),
     /** Lifetime of a presigned download URL in redirect mode, in seconds. */
     presignTtlSec: Type.Integer({ minimum: 10, maximum: 86_400, default: 300 }),
+    /** Multipart upload part size in MiB (S3's minimum is 5); raised when registry.maxArtifactBytes needs more than 10,000 parts. */
+    partSizeMiB: Type.Integer({ minimum: 5, maximum: 5_120, default: 8 }),
+    /** Blobs above this size (MiB) are copied to their content address part by part (UploadPartCopy); S3 refuses a single CopyObject above 5 GiB. */
+    singleCopyLimitMiB: Type.Integer({ minimum: 5, maximum: 5_120, default: 5_120 }),
   },
   strict,
 );
@@ -175,8 +184,8 @@ export type S3ArtifactsConfig = Static<typeof S3Artifacts>;
 /** What callers may pass: every field optional, nested objects partial. */
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts' | 'guards'>> & {
   guards?: Partial<ServerConfig['guards']>;
-  artifacts?: { store: 'disk' } | (Omit<S3ArtifactsConfig, 'region' | 'forcePathStyle' | 'prefix' | 'downloads' | 'presignTtlSec'> & Partial<S3ArtifactsConfig>);
-  broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs'> & Partial<Static<typeof ExternalBroker>>);
+  artifacts?: { store: 'disk' } | (Omit<S3ArtifactsConfig, 'region' | 'forcePathStyle' | 'prefix' | 'downloads' | 'presignTtlSec' | 'partSizeMiB' | 'singleCopyLimitMiB'> & Partial<S3ArtifactsConfig>);
+  broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs' | 'reconcileIntervalSec'> & Partial<Static<typeof ExternalBroker>>);
   http?: Partial<ServerConfig['http']>;
   mqtt?: Partial<ServerConfig['mqtt']>;
   registry?: Partial<ServerConfig['registry']>;

@@ -73,6 +73,7 @@ export async function startMosquitto(cleanup: (fn: () => Promise<void>) => void 
       'per_listener_settings false',
       'allow_anonymous false',
       'persistence false',
+      'set_tcp_nodelay true',
       `listener ${port} 127.0.0.1`,
       `plugin ${plugin}`,
       `plugin_opt_config_file ${dynsecFile}`,

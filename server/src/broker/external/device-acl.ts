@@ -1,9 +1,9 @@
 /**
  * The device policy (../device-policy.ts) written as Mosquitto dynamic-security ACLs. Mosquitto
- * 2.0's dynsec does not substitute %c or %u in ACL topics, so every device gets its own role with
- * literal topics. docs/external-broker.md lists what these ACLs cannot say and how the gap is closed.
+ * 2.0's dynsec does not substitute %c or %u in ACL topics (checked against 2.0.11: neither publish
+ * nor subscribe ACLs match with them), so every device gets its own role with literal topics. docs/external-broker.md lists what these ACLs cannot say and how the gap is closed.
  */
-import { DOWN_CHANNELS, UP_CHANNELS, devicePrefix, deviceTopic, fleetFilter } from '@flotilla/protocol';
+import { DOWN_CHANNELS, UP_CHANNELS, devicePrefix, deviceTopic, fleetFilter, isValidDeviceId } from '@flotilla/protocol';
 import type { Channel } from '@flotilla/protocol';
 
 export interface DynsecAcl {
@@ -17,8 +17,17 @@ export interface DynsecAcl {
 export const FLOTILLA_MARK = 'flotilla device';
 export const SERVER_ROLE = 'flotilla-server';
 
+const DEVICE_ROLE_PREFIX = 'flotilla-device-';
+
 export function deviceRoleName(deviceId: string): string {
-  return `flotilla-device-${deviceId}`;
+  return `${DEVICE_ROLE_PREFIX}${deviceId}`;
+}
+
+/** The device a role was made for, or null when the name is not a device role. */
+export function deviceIdOfRole(rolename: string): string | null {
+  if (!rolename.startsWith(DEVICE_ROLE_PREFIX)) return null;
+  const deviceId = rolename.slice(DEVICE_ROLE_PREFIX.length);
+  return isValidDeviceId(deviceId) ? deviceId : null;
 }
 
 /**

@@ -2,6 +2,13 @@
  * Mosquitto's dynamic-security control API: JSON commands published on `$CONTROL/dynamic-security/v1`,
  * answers on `.../v1/response`. Every admin connected to the broker sees every answer, so each
  * command carries its own correlation id and only answers this client asked for are taken.
+ *
+ * Commands from concurrent callers (many enrollments at once) are coalesced: the control topic
+ * takes a `commands` array and answers with one `responses` array, so commands arriving within a
+ * short window go out as one message of bounded size, and each caller gets its own commands'
+ * answers back. At most a few messages are in flight; the rest wait in a bounded queue, and a
+ * command's timeout starts when its message is sent, so a burst of enrollments queues on the
+ * server instead of timing out inside the broker. A full queue is refused at once.
  */
 import { randomBytes } from 'node:crypto';
 import { FlotillaError } from '@flotilla/protocol';
@@ -31,10 +38,31 @@ export interface DynsecTimers {
   clearTimeout(handle: unknown): void;
 }
 
-interface Waiter {
+export interface DynsecBatching {
+  /** How long the first queued command waits for others to join its message. */
+  windowMs: number;
+  /** Most commands in one control message (one caller's commands are never split below this). */
+  maxCommands: number;
+  /** Control messages sent and not fully answered at once. */
+  maxInFlight: number;
+  /** Commands waiting to be sent; past this, run() fails at once with FLT_BROKER_PROVISION_FAILED. */
+  maxQueued: number;
+}
+
+export const DEFAULT_BATCHING: Readonly<DynsecBatching> = Object.freeze({ windowMs: 5, maxCommands: 100, maxInFlight: 2, maxQueued: 20_000 });
+
+interface Pending {
+  id: string;
+  command: DynsecCommand;
   resolve(r: DynsecResponse): void;
   reject(err: Error): void;
   timer: unknown;
+  /** the message this command went out in, once sent */
+  message: SentMessage | null;
+}
+
+interface SentMessage {
+  unanswered: number;
 }
 
 const realTimers: DynsecTimers = {
@@ -46,35 +74,57 @@ export class DynsecApi {
   readonly #transport: ControlTransport;
   readonly #timeoutMs: number;
   readonly #timers: DynsecTimers;
-  readonly #waiting = new Map<string, Waiter>();
+  readonly #batching: DynsecBatching;
+  /** every command not yet answered, queued or sent, by correlation id */
+  readonly #waiting = new Map<string, Pending>();
+  /** callers' command groups in arrival order, not sent yet */
+  #queue: Pending[][] = [];
+  #queued = 0;
+  #inFlight = 0;
+  #windowTimer: unknown = null;
   readonly #prefix = randomBytes(6).toString('hex');
   #seq = 0;
   #closed = false;
+  #messagesSent = 0;
 
-  constructor(transport: ControlTransport, opts: { timeoutMs: number; timers?: DynsecTimers }) {
+  constructor(transport: ControlTransport, opts: { timeoutMs: number; timers?: DynsecTimers; batching?: Partial<DynsecBatching> }) {
     this.#transport = transport;
     this.#timeoutMs = opts.timeoutMs;
     this.#timers = opts.timers ?? realTimers;
+    this.#batching = { ...DEFAULT_BATCHING, ...opts.batching };
+  }
+
+  /** Control messages published so far (each may carry many callers' commands). */
+  get messagesSent(): number {
+    return this.#messagesSent;
   }
 
   /**
-   * Sends the commands in one message (mosquitto applies them in order) and resolves with one
-   * answer per command, failed ones included: callers decide which errors they can live with.
+   * Queues the commands (mosquitto applies them in order, and this caller's commands stay
+   * together and in order) and resolves with one answer per command, failed ones included:
+   * callers decide which errors they can live with.
    */
-  async run(commands: readonly DynsecCommand[]): Promise<DynsecResponse[]> {
-    if (this.#closed) throw new FlotillaError('FLT_BROKER_PROVISION_FAILED', 'the dynamic-security client is closed');
-    const ids = commands.map(() => `${this.#prefix}-${++this.#seq}`);
-    // Gathered before the publish is awaited, so a close() meanwhile never leaves a rejection unhandled.
-    const answers = Promise.all(ids.map((id, i) => this.#await(id, commands[i]!.command)));
-    // A command can time out while the publish is still being awaited: without a handler attached
-    // now, that rejection would count as unhandled and end the process.
-    answers.catch(() => undefined);
-    const body = { commands: commands.map((c, i) => ({ ...c, correlationData: ids[i] })) };
-    try {
-      await this.#transport.publish(DYNSEC_TOPIC, Buffer.from(JSON.stringify(body)));
-    } catch (err) {
-      for (const id of ids) this.#settle(id, new FlotillaError('FLT_BROKER_PROVISION_FAILED', `control message not sent: ${(err as Error).message}`));
+  run(commands: readonly DynsecCommand[]): Promise<DynsecResponse[]> {
+    if (this.#closed) return Promise.reject(new FlotillaError('FLT_BROKER_PROVISION_FAILED', 'the dynamic-security client is closed'));
+    if (commands.length === 0) return Promise.resolve([]);
+    if (this.#queued + commands.length > this.#batching.maxQueued) {
+      return Promise.reject(new FlotillaError('FLT_BROKER_PROVISION_FAILED', `${this.#queued} broker commands already queued; try again later`));
     }
+    const group: Pending[] = [];
+    const answers = Promise.all(
+      commands.map(
+        (command) =>
+          new Promise<DynsecResponse>((resolve, reject) => {
+            const id = `${this.#prefix}-${++this.#seq}`;
+            const pending: Pending = { id, command, resolve, reject, timer: null, message: null };
+            this.#waiting.set(id, pending);
+            group.push(pending);
+          }),
+      ),
+    );
+    this.#queue.push(group);
+    this.#queued += group.length;
+    this.#schedule();
     return answers;
   }
 
@@ -103,7 +153,7 @@ export class DynsecApi {
     for (const r of responses as unknown[]) {
       if (!r || typeof r !== 'object') continue;
       const { correlationData, command, error, data } = r as Record<string, unknown>;
-      if (typeof correlationData !== 'string' || !this.#waiting.has(correlationData)) continue;
+      if (typeof correlationData !== 'string' || this.#waiting.get(correlationData)?.message == null) continue;
       this.#settle(correlationData, {
         command: typeof command === 'string' ? command : 'unknown',
         ...(typeof error === 'string' ? { error } : {}),
@@ -112,28 +162,76 @@ export class DynsecApi {
     }
   }
 
-  /** Fails every command still waiting; later calls to run() fail at once. Safe to call twice. */
+  /** Fails every command queued or waiting; later calls to run() fail at once. Safe to call twice. */
   close(): void {
     this.#closed = true;
+    if (this.#windowTimer !== null) this.#timers.clearTimeout(this.#windowTimer);
+    this.#windowTimer = null;
+    this.#queue = [];
+    this.#queued = 0;
     for (const id of [...this.#waiting.keys()]) this.#settle(id, new FlotillaError('FLT_BROKER_PROVISION_FAILED', 'the dynamic-security client closed'));
   }
 
-  #await(id: string, command: string): Promise<DynsecResponse> {
-    return new Promise((resolve, reject) => {
-      const timer = this.#timers.setTimeout(
-        () => this.#settle(id, new FlotillaError('FLT_BROKER_PROVISION_FAILED', `no answer to ${command} within ${this.#timeoutMs} ms`)),
+  /** Sends at once when a full message is waiting, else after the window, so that followers can join. */
+  #schedule(): void {
+    if (this.#inFlight >= this.#batching.maxInFlight || this.#queued === 0) return;
+    if (this.#queued >= this.#batching.maxCommands || this.#batching.windowMs <= 0) {
+      this.#flush();
+      return;
+    }
+    this.#windowTimer ??= this.#timers.setTimeout(() => {
+      this.#windowTimer = null;
+      this.#flush();
+    }, this.#batching.windowMs);
+  }
+
+  #flush(): void {
+    if (this.#windowTimer !== null) this.#timers.clearTimeout(this.#windowTimer);
+    this.#windowTimer = null;
+    while (!this.#closed && this.#inFlight < this.#batching.maxInFlight && this.#queued > 0) this.#send(this.#takeBatch());
+  }
+
+  /** Whole groups up to maxCommands; a group larger than that goes out alone. */
+  #takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    while (this.#queue.length > 0) {
+      const group = this.#queue[0]!;
+      if (batch.length > 0 && batch.length + group.length > this.#batching.maxCommands) break;
+      this.#queue.shift();
+      batch.push(...group);
+    }
+    this.#queued -= batch.length;
+    return batch;
+  }
+
+  #send(batch: Pending[]): void {
+    const message: SentMessage = { unanswered: batch.length };
+    this.#inFlight++;
+    this.#messagesSent++;
+    for (const p of batch) {
+      p.message = message;
+      p.timer = this.#timers.setTimeout(
+        () => this.#settle(p.id, new FlotillaError('FLT_BROKER_PROVISION_FAILED', `no answer to ${p.command.command} within ${this.#timeoutMs} ms`)),
         this.#timeoutMs,
       );
-      this.#waiting.set(id, { resolve, reject, timer });
+    }
+    const body = { commands: batch.map((p) => ({ ...p.command, correlationData: p.id })) };
+    this.#transport.publish(DYNSEC_TOPIC, Buffer.from(JSON.stringify(body))).catch((err: unknown) => {
+      for (const p of batch) this.#settle(p.id, new FlotillaError('FLT_BROKER_PROVISION_FAILED', `control message not sent: ${(err as Error).message}`));
     });
   }
 
   #settle(id: string, outcome: DynsecResponse | Error): void {
-    const waiter = this.#waiting.get(id);
-    if (!waiter) return;
+    const pending = this.#waiting.get(id);
+    if (!pending) return;
     this.#waiting.delete(id);
-    this.#timers.clearTimeout(waiter.timer);
-    if (outcome instanceof Error) waiter.reject(outcome);
-    else waiter.resolve(outcome);
+    if (pending.timer !== null) this.#timers.clearTimeout(pending.timer);
+    if (outcome instanceof Error) pending.reject(outcome);
+    else pending.resolve(outcome);
+    const message = pending.message;
+    if (message && --message.unanswered === 0) {
+      this.#inFlight--;
+      this.#schedule();
+    }
   }
 }

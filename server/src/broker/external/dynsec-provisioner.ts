@@ -7,10 +7,20 @@
 import { FlotillaError, isValidDeviceId } from '@flotilla/protocol';
 import type { Logger } from 'pino';
 import type { DynsecApi } from './dynsec-api.ts';
-import { FLOTILLA_MARK, SERVER_ROLE, deviceAcls, deviceRoleName, serverAcls } from './device-acl.ts';
+import { FLOTILLA_MARK, SERVER_ROLE, deviceAcls, deviceIdOfRole, deviceRoleName, serverAcls } from './device-acl.ts';
 
 const ALREADY = [/already/i];
 const NOT_FOUND = [/not found/i];
+const LIST_PAGE = 1_000;
+
+export interface SweepResult {
+  /** accounts (or leftover roles) deleted */
+  removed: number;
+  /** deletions the broker did not confirm; the next sweep retries them */
+  failed: number;
+  /** Flotilla device accounts the broker held before the sweep */
+  accounts: number;
+}
 
 type Ownership = 'owned' | 'absent' | 'foreign';
 
@@ -110,19 +120,48 @@ export class DynsecProvisioner {
     });
   }
 
-  /** Removes every Flotilla device account the database no longer holds as active (after an outage). */
-  async sweep(): Promise<number> {
-    const [answer] = await this.#api.require([{ command: 'listClients', verbose: true }]);
-    const clients = ((answer!.data as { clients?: unknown[] } | undefined)?.clients ?? []) as Array<{ username?: unknown; textname?: unknown }>;
-    let removed = 0;
-    for (const c of clients) {
+  /**
+   * Makes dynsec match the database: deletes every Flotilla device account, and every leftover
+   * device role, that the database no longer holds as active (a revocation made while the broker
+   * was unreachable, a grant that failed halfway). An active device without an account cannot be
+   * recreated here (the server keeps only a hash of its credential); it is counted, and the
+   * device's next connection is refused, after which the agent enrolls again and is provisioned.
+   * Runs at every (re)connect and periodically; the withdrawals go out concurrently and so are
+   * coalesced into a few control messages.
+   */
+  async sweep(): Promise<SweepResult> {
+    const clients = await this.#listAll('listClients', 'clients');
+    const withdrawals: Promise<void>[] = [];
+    const accounts = new Set<string>();
+    for (const c of clients as Array<{ username?: unknown; textname?: unknown }>) {
       if (c.textname !== FLOTILLA_MARK || typeof c.username !== 'string' || !isValidDeviceId(c.username)) continue;
       const deviceId = c.username;
+      accounts.add(deviceId);
       if (this.#isActive(deviceId)) continue;
-      await this.#serial(deviceId, () => this.#withdraw(deviceId));
-      removed++;
+      withdrawals.push(this.#serial(deviceId, () => this.#withdraw(deviceId)));
     }
-    return removed;
+    const roles = await this.#listAll('listRoles', 'roles');
+    for (const r of roles as Array<{ rolename?: unknown; textname?: unknown }>) {
+      if (r.textname !== FLOTILLA_MARK || typeof r.rolename !== 'string') continue;
+      const deviceId = deviceIdOfRole(r.rolename);
+      // A role whose account exists goes with the account; an active device's role is kept for its next grant.
+      if (deviceId === null || accounts.has(deviceId) || this.#isActive(deviceId)) continue;
+      withdrawals.push(this.#serial(deviceId, () => this.#withdraw(deviceId)));
+    }
+    const outcomes = await Promise.allSettled(withdrawals);
+    const failed = outcomes.filter((o) => o.status === 'rejected').length;
+    return { removed: outcomes.length - failed, failed, accounts: accounts.size };
+  }
+
+  /** Pages through a dynsec list (mosquitto answers a whole list in one message otherwise). */
+  async #listAll(command: 'listClients' | 'listRoles', field: 'clients' | 'roles'): Promise<unknown[]> {
+    const all: unknown[] = [];
+    for (let offset = 0; ; offset += LIST_PAGE) {
+      const [answer] = await this.#api.require([{ command, verbose: true, count: LIST_PAGE, offset }]);
+      const page = ((answer!.data as Record<string, unknown> | undefined)?.[field] ?? []) as unknown[];
+      all.push(...page);
+      if (page.length < LIST_PAGE) return all;
+    }
   }
 
   async #withdraw(deviceId: string): Promise<void> {

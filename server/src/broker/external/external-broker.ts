@@ -12,7 +12,7 @@ import { checkPublish } from '../device-policy.ts';
 import { safely } from '../hooks.ts';
 import type { BoundPorts } from '../fleet-broker.ts';
 import type { BrokerEvents } from '../types.ts';
-import { DYNSEC_RESPONSE_TOPIC, DynsecApi } from './dynsec-api.ts';
+import { DYNSEC_RESPONSE_TOPIC, DynsecApi, type DynsecBatching } from './dynsec-api.ts';
 import { DynsecProvisioner } from './dynsec-provisioner.ts';
 import { PrivilegedClient } from './privileged-client.ts';
 
@@ -27,7 +27,19 @@ export interface ExternalBrokerOptions {
   /** true when the device is accepted and holds a current credential */
   isActive(deviceId: string): boolean;
   maxPayloadBytes?: number;
+  /** How often dynsec is swept back in line with the database, besides every (re)connect; 0 turns the timer off. */
+  reconcileIntervalMs?: number;
+  /** Batching of dynsec commands (defaults in dynsec-api.ts). */
+  batching?: Partial<DynsecBatching>;
+  /** Timer seam for the periodic sweep (tests pass fake ones). */
+  timers?: { setInterval(fn: () => void, ms: number): unknown; clearInterval(handle: unknown): void };
 }
+
+const DEFAULT_RECONCILE_INTERVAL_MS = 5 * 60_000;
+const realIntervals = {
+  setInterval: (fn: () => void, ms: number): unknown => setInterval(fn, ms).unref(),
+  clearInterval: (h: unknown): void => clearInterval(h as NodeJS.Timeout),
+};
 
 export class ExternalBroker {
   readonly #opts: ExternalBrokerOptions;
@@ -38,6 +50,10 @@ export class ExternalBroker {
   #dynsec: DynsecApi | null = null;
   #provisioner: DynsecProvisioner | null = null;
   #closing: Promise<void> | null = null;
+  #reconcileTimer: unknown = null;
+  /** one sweep at a time: a periodic tick during a long sweep is skipped */
+  #sweeping: Promise<void> | null = null;
+  #sweepAgain = false;
 
   constructor(opts: ExternalBrokerOptions) {
     this.#opts = opts;
@@ -73,10 +89,16 @@ export class ExternalBroker {
     });
     this.#client = client;
     if (dynsecMode) {
-      this.#dynsec = new DynsecApi({ publish: (topic, payload) => client.publish(topic, payload, { qos: 1, retain: false }) }, { timeoutMs: this.#opts.requestTimeoutMs });
+      this.#dynsec = new DynsecApi({ publish: (topic, payload) => client.publish(topic, payload, { qos: 1, retain: false }) }, {
+        timeoutMs: this.#opts.requestTimeoutMs,
+        ...(this.#opts.batching ? { batching: this.#opts.batching } : {}),
+      });
       this.#provisioner = new DynsecProvisioner({ api: this.#dynsec, logger: this.#logger, isActive: this.#opts.isActive });
       await client.ready();
       await this.#provisioner.prepareServerAccount(this.#opts.username, () => client.nextReady());
+      const every = this.#opts.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
+      const timers = this.#opts.timers ?? realIntervals;
+      if (every > 0 && !this.#closing) this.#reconcileTimer = timers.setInterval(() => void this.reconcileNow(), every);
     }
     return { tcpPort: 0, wsPort: null, deviceUrl: this.#opts.url };
   }
@@ -101,7 +123,7 @@ export class ExternalBroker {
     if (!this.#opts.isActive(deviceId)) this.#markOffline(deviceId);
     provisioner
       .reconcile(deviceId)
-      .catch((err: unknown) => this.#logger.error({ err, deviceId }, 'broker did not drop the device; the sweep on the next reconnect retries'));
+      .catch((err: unknown) => this.#logger.error({ err, deviceId }, 'broker did not drop the device; the next sweep retries'));
     return wasOnline;
   }
 
@@ -113,8 +135,37 @@ export class ExternalBroker {
     return this.#online.size;
   }
 
+  /**
+   * Sweeps dynsec back in line with the database now (also run at every reconnect and on the
+   * periodic timer). Never throws: a failed sweep is logged and the next one retries.
+   */
+  reconcileNow(): Promise<void> {
+    const provisioner = this.#provisioner;
+    if (!provisioner || this.#closing) return Promise.resolve();
+    if (this.#sweeping) {
+      // Asked again mid-sweep (a reconnect): what the running sweep read may already be stale.
+      this.#sweepAgain = true;
+      return this.#sweeping;
+    }
+    this.#sweeping = (async () => {
+      do {
+        this.#sweepAgain = false;
+        try {
+          const r = await provisioner.sweep();
+          if (r.removed > 0 || r.failed > 0) this.#logger.warn(r, 'removed broker accounts of devices no longer active');
+        } catch (err) {
+          this.#logger.error({ err }, 'broker account sweep failed; the next one retries');
+        }
+      } while (this.#sweepAgain && !this.#closing);
+      this.#sweeping = null;
+    })();
+    return this.#sweeping;
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#reconcileTimer !== null) (this.#opts.timers ?? realIntervals).clearInterval(this.#reconcileTimer);
+      this.#reconcileTimer = null;
       this.#dynsec?.close();
       await this.#client?.close();
       this.#logger.info('external broker connection closed');
@@ -124,10 +175,7 @@ export class ExternalBroker {
 
   #onReady(): void {
     // After an outage the broker may still hold accounts of devices revoked meanwhile.
-    this.#provisioner?.sweep().then(
-      (removed) => removed > 0 && this.#logger.warn({ removed }, 'removed broker accounts of devices no longer active'),
-      (err: unknown) => this.#logger.error({ err }, 'broker account sweep failed'),
-    );
+    void this.reconcileNow();
   }
 
   #onMessage(topic: string, payload: Buffer, retain: boolean): void {

@@ -64,6 +64,7 @@ export async function createServerBroker(config: Readonly<ServerConfig['broker']
     password: config.password,
     provisioner: config.provisioner,
     requestTimeoutMs: config.requestTimeoutMs,
+    reconcileIntervalMs: config.reconcileIntervalSec * 1000,
     events: deps.events,
     logger: deps.logger,
     isActive: deps.isActive,
