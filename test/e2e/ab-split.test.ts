@@ -66,12 +66,12 @@ describe('A/B split end to end: real server, agent as a child process', () => {
   const get = async <T>(url: string): Promise<T> => (await t.server.http.inject({ method: 'GET', url, headers: auth(operator) })).json() as T;
 
   /** One digit through the agent's local KServe API; the version and arm that answered. */
-  async function infer(i: number, headers: Record<string, string> = {}): Promise<{ version: string; arm: string | undefined }> {
+  async function infer(i: number, headers: Record<string, string> = {}, parameters?: Record<string, string>): Promise<{ version: string; arm: string | undefined }> {
     const r = i % (digits.length / PIXELS);
     const res = await fetch(`${api}/v2/models/digits/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, PIXELS], datatype: 'FP32', data: Array.from(digits.subarray(r * PIXELS, (r + 1) * PIXELS)) }] }),
+      body: JSON.stringify({ ...(parameters && { parameters }), inputs: [{ name: 'input', shape: [1, PIXELS], datatype: 'FP32', data: Array.from(digits.subarray(r * PIXELS, (r + 1) * PIXELS)) }] }),
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { model_version: string; parameters?: { flotilla_ab_arm?: string } };
@@ -110,9 +110,13 @@ describe('A/B split end to end: real server, agent as a child process', () => {
     const sticky = new Set<string>();
     for (let i = 0; i < 20; i++) sticky.add((await infer(i, { 'x-caller': 'caller-7' })).version);
     expect(sticky.size).toBe(1);
+    // The key may also come as a KServe request parameter of the same name.
+    const byParameter = new Set<string>();
+    for (let i = 0; i < 10; i++) byParameter.add((await infer(i, {}, { 'x-caller': 'caller-7' })).version);
+    expect([...byParameter]).toEqual([...sticky]);
 
     // The device reports its arms; the server pools them per rollout and per model.
-    const served = REQUESTS + 20;
+    const served = REQUESTS + 30;
     const ab = await eventually(
       () => get<AbComparison>('/v1/rollouts/ab-110/ab'),
       (c) => c.arms.control.requests + c.arms.candidate.requests >= served,
