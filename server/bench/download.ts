@@ -7,17 +7,22 @@
  * credential), alternating repetitions of:
  *   - agent:  the agent's own downloader (agent/src/ota/downloader.ts), verifying as it writes;
  *   - curl:   `curl -s -o file -H 'authorization: …' URL` (the peer).
- * Then cut-and-resume runs: the download is aborted after ~40% of the file, then resumed with
- * `Range: bytes=<have>-` and `If-Range`; the server counts the bytes it really wrote to its
- * sockets, so bytes lost in flight at the cut count as re-sent.
+ * Both write into the same directory, and each output is unlinked right after its repetition.
+ * During every repetition this process's event-loop delay is sampled (1 ms resolution): for the
+ * agent it is the lag its download causes, for curl (this loop idle meanwhile) the machine's floor.
+ * Then cut-and-resume runs, also through the agent's downloader: the download is aborted after
+ * ~40% of the file, then a second call resumes from the partial file with `Range` and `If-Range`;
+ * the server counts the bytes it really wrote to its sockets, so bytes lost in flight at the cut
+ * count as re-sent.
  *
  * Env: BENCH_MB (default 100), BENCH_REPS (default 7).
  */
 import { fork, spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -100,9 +105,13 @@ interface Rep {
   client: 'agent' | 'curl';
   ms: number;
   mbPerSec: number;
+  /** This process's event-loop delay during the repetition, ms. */
+  loopLagMaxMs: number;
+  loopLagP99Ms: number;
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg().map((x) => +x.toFixed(2));
   const MB = Number(process.env.BENCH_MB ?? 100);
   const REPS = Number(process.env.BENCH_REPS ?? 7);
   const size = MB * 1024 * 1024;
@@ -148,16 +157,16 @@ async function main(): Promise<void> {
 
     // The device path: the agent's own downloader (batched writes, streaming sha256 verification
     // against the signed digest, byte cap, resumable partial file), not a bare HTTP client.
-    const viaAgent = async (out: string) => {
-      await downloadArtifact({
+    const viaAgent = (out: string, extra: { signal?: AbortSignal; onProgress?: (bytes: number, total: number) => void } = {}) =>
+      downloadArtifact({
         url,
         headers: { authorization: authHeader },
         expected: { sha256, length: size },
         partialPath: `${out}.part`,
         finalPath: out,
         timers: systemTimers,
+        ...extra,
       });
-    };
     const viaCurl = (out: string) =>
       new Promise<void>((resolve, reject) => {
         const p = spawn('curl', ['-s', '-o', out, '-H', `authorization: ${authHeader}`, url], { stdio: 'ignore' });
@@ -174,45 +183,55 @@ async function main(): Promise<void> {
       const order: Array<'agent' | 'curl'> = r % 2 === 0 ? ['agent', 'curl'] : ['curl', 'agent'];
       for (const client of order) {
         const out = join(work, `${client}-${r}`);
+        const lag = monitorEventLoopDelay({ resolution: 1 });
+        lag.enable();
         const t0 = performance.now();
         await (client === 'agent' ? viaAgent(out) : viaCurl(out));
         const ms = performance.now() - t0;
+        lag.disable();
         if (statSync(out).size !== size) throw new Error(`${client} wrote ${statSync(out).size} bytes`);
         if (r === 0 && (await fileSha(out)) !== sha256) throw new Error(`${client} bytes differ`);
         rmSync(out);
-        const rep: Rep = { rep: r, client, ms: +ms.toFixed(1), mbPerSec: +(MB / (ms / 1000)).toFixed(1) };
+        const rep: Rep = {
+          rep: r,
+          client,
+          ms: +ms.toFixed(1),
+          mbPerSec: +(MB / (ms / 1000)).toFixed(1),
+          loopLagMaxMs: +(lag.max / 1e6).toFixed(1),
+          loopLagP99Ms: +(lag.percentile(99) / 1e6).toFixed(1),
+        };
         reps.push(rep);
         console.log(JSON.stringify(rep));
       }
     }
 
-    // Cut and resume: stop after ~40% (as a dropped link would), resume from what is on disk.
-    const resumes: Array<{ rep: number; cutAtBytes: number; serverBytes: number; extraBytes: number; extraPct: number; ms: number }> = [];
+    // Cut and resume through the agent's downloader: abort after ~40% (as a dropped link or a
+    // restart would), then a second call resumes from the partial file it left.
+    const resumes: Array<{ rep: number; cutAtBytes: number; resumedFrom: number; serverBytes: number; extraBytes: number; extraPct: number; ms: number }> = [];
     for (let r = 0; r < Math.max(3, Math.ceil(REPS / 2)); r++) {
       const out = join(work, `resume-${r}`);
       const before = await serverBytes();
       const t0 = performance.now();
-      const first = await request(url, { headers: { authorization: authHeader } });
-      const file = createWriteStream(out);
-      let have = 0;
-      for await (const chunk of first.body) {
-        file.write(chunk as Buffer);
-        have += (chunk as Buffer).length;
-        if (have >= size * 0.4) break; // leaving the loop destroys the response: the connection is cut
-      }
-      await new Promise<void>((resolve) => file.end(resolve));
-      const cutAt = statSync(out).size;
-      const second = await request(url, { headers: { authorization: authHeader, range: `bytes=${cutAt}-`, 'if-range': `"${sha256}"` } });
-      if (second.statusCode !== 206) throw new Error(`resume got ${second.statusCode}`);
-      await pipeline(second.body, createWriteStream(out, { flags: 'a' }));
+      const cut = new AbortController();
+      await viaAgent(out, { signal: cut.signal, onProgress: (bytes) => bytes >= size * 0.4 && cut.abort() }).then(
+        () => {
+          throw new Error('the cut download finished');
+        },
+        (err: unknown) => {
+          if (!cut.signal.aborted) throw err;
+        },
+      );
+      const cutAt = statSync(`${out}.part`).size;
+      const resumed = await viaAgent(out);
       const ms = performance.now() - t0;
+      if (resumed.resumedFrom !== cutAt) throw new Error(`resumed from ${resumed.resumedFrom}, the partial file held ${cutAt}`);
       if ((await fileSha(out)) !== sha256) throw new Error('resumed file differs');
       rmSync(out);
       // Let the cut connection's close reach the server so its byte count is final.
       await new Promise((r2) => setTimeout(r2, 200));
       const sent = (await serverBytes()) - before;
       const extra = sent - size;
-      const entry = { rep: r, cutAtBytes: cutAt, serverBytes: sent, extraBytes: extra, extraPct: +((extra / size) * 100).toFixed(3), ms: +ms.toFixed(1) };
+      const entry = { rep: r, cutAtBytes: cutAt, resumedFrom: resumed.resumedFrom, serverBytes: sent, extraBytes: extra, extraPct: +((extra / size) * 100).toFixed(3), ms: +ms.toFixed(1) };
       resumes.push(entry);
       console.log(JSON.stringify({ resume: entry }));
     }
@@ -221,22 +240,26 @@ async function main(): Promise<void> {
     const agentMBs = median(of('agent').map((x) => x.mbPerSec));
     const curlMBs = median(of('curl').map((x) => x.mbPerSec));
     const resumeExtraPct = median(resumes.map((x) => x.extraPct));
+    const lagOf = (c: 'agent' | 'curl') => ({ maxMs: Math.max(...of(c).map((x) => x.loopLagMaxMs)), medianMaxMs: median(of(c).map((x) => x.loopLagMaxMs)), medianP99Ms: median(of(c).map((x) => x.loopLagP99Ms)) });
     const pkg = (name: string) => (JSON.parse(readFileSync(join(here, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
     const out = {
       bench: 'download',
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), platform: process.platform, arch: process.arch },
       versions: { node: process.version, undici: pkg('undici'), fastify: pkg('fastify'), curl: execFileSync('curl', ['--version']).toString().split('\n')[0] },
+      load: { atStart: loadAtStart, atEnd: loadavg().map((x) => +x.toFixed(2)) },
       params: { artifactBytes: size, reps: REPS, endpoint: 'GET /v1/artifacts/:sha256 (device Basic auth, entitlement check)', resumeCutFraction: 0.4, loopback: true },
       upload: { ms: +uploadMs.toFixed(1), mbPerSec: +(MB / (uploadMs / 1000)).toFixed(1) },
       reps,
       resumes,
       medians: { agentMBps: agentMBs, curlMBps: curlMBs, resumeExtraPct },
+      // curl runs in its own process: its figures are this loop idle, the machine's floor.
+      eventLoopLag: { agent: lagOf('agent'), curlIdleLoop: lagOf('curl') },
       ratios: { agentVsCurl: +(agentMBs / curlMBs).toFixed(3), targetAgentVsCurl: 0.9, resumeExtraPct, targetResumeExtraPct: 5 },
     };
     const file = join(here, '..', '..', 'bench-results', 'download.json');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(out, null, 2));
-    console.log(JSON.stringify({ medians: out.medians, ratios: out.ratios, upload: out.upload }, null, 2));
+    console.log(JSON.stringify({ load: out.load, medians: out.medians, ratios: out.ratios, eventLoopLag: out.eventLoopLag, upload: out.upload }, null, 2));
     console.log(`written to ${file}`);
   } finally {
     child.send({ cmd: 'exit' });

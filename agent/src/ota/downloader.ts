@@ -2,15 +2,14 @@ import { rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checkArtifactDigest, type ArtifactDigest } from '@flotilla/release';
 import { FlotillaError } from '@flotilla/protocol';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import { sleep, type Timers } from '../runtime/timers.ts';
 import { fsyncDir } from '../storage/fsync-dir.ts';
-import { ArtifactWriter } from './artifact-writer.ts';
+import { ArtifactFile } from './artifact-file.ts';
 
 /** Answers that send the download to a presigned URL (object storage). */
 const REDIRECTS = new Set([302, 303, 307, 308]);
-/** undici's response buffer. */
-const BODY_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface DownloadOptions {
   url: string;
@@ -53,9 +52,9 @@ function code(err: unknown): string | undefined {
  * Fetches one artifact with HTTP Range resume. The bytes already in the partial file are hashed
  * first (a restart resumes from its size); the first byte past the signed length aborts the
  * transfer before it is written; a stall deadline aborts an attempt that stops moving, and attempts
- * back off. Hashing and writing run on a writer thread (artifact-writer.ts) so this thread only
- * receives. The partial file becomes the verified file by one rename, and only after the release
- * package's digest check passed on the whole file.
+ * back off. Each received chunk is written and hashed as it arrives (artifact-file.ts); reading a
+ * resumed prefix and the syncs run on libuv's pool. The partial file becomes the verified file by
+ * one rename, and only after the release package's digest check passed on the whole file.
  */
 export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadResult> {
   const { expected, partialPath, timers } = opts;
@@ -67,10 +66,10 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
   let backoff = opts.backoffMs ?? 1_000;
 
-  const writer = ArtifactWriter.open(partialPath);
+  const file = await ArtifactFile.open(partialPath);
   try {
-    // Bytes in the partial file, all of them hashed by the writer.
-    let have = await writer.hashPrefix(expected.length);
+    // Bytes in the partial file, all of them hashed.
+    let have = await file.hashPrefix(expected.length);
     let resumedFrom = have;
     let bytesFetched = 0;
     let attempts = 0;
@@ -82,7 +81,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
     let lastFailure: unknown;
 
     const startOver = async (): Promise<void> => {
-      await writer.reset();
+      await file.reset();
       have = 0;
     };
 
@@ -121,9 +120,9 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
         if (have < expected.length) continue;
       }
       try {
-        const digest = await writer.finish();
+        const digest = await file.finish();
         checkArtifactDigest(expected, digest);
-        await writer.close();
+        await file.close();
         await rename(partialPath, opts.finalPath);
         fsyncDir(dirname(opts.finalPath));
         return { digest, resumedFrom, bytesFetched, attempts };
@@ -135,7 +134,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           await startOver();
           continue;
         }
-        await writer.close();
+        await file.close();
         await rm(partialPath, { force: true });
         throw err;
       }
@@ -147,19 +146,22 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
       const onAbort = (): void => ac.abort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       let stalled = false;
-      let timer = timers.setTimeout(() => fire(), stallMs);
-      function fire(): void {
+      // One timer per stall period, not one per chunk: progress only notes the time of the last byte.
+      let lastByteAt = timers.now();
+      let timer = timers.setTimeout(check, stallMs);
+      function check(): void {
+        const idle = timers.now() - lastByteAt;
+        if (idle < stallMs) {
+          timer = timers.setTimeout(check, stallMs - idle);
+          return;
+        }
         stalled = true;
         ac.abort(new StallError('stalled'));
       }
       const progress = (): void => {
-        timers.clearTimeout(timer);
-        timer = timers.setTimeout(() => fire(), stallMs);
+        lastByteAt = timers.now();
       };
       let from = have;
-      // Bytes handed to the writer in this attempt; they reach the file behind us.
-      let pushed = 0;
-      let streaming = false;
       let failure: unknown = null;
       try {
         const headers: Record<string, string> = { ...opts.headers };
@@ -167,8 +169,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           headers.range = `bytes=${have}-${expected.length - 1}`;
           headers['if-range'] = `"${expected.sha256}"`;
         }
-        // A large body buffer lets undici hand over big chunks (its 64 KiB default made it half as fast as curl here).
-        let res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0, highWaterMark: BODY_BUFFER_BYTES });
+        let res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 });
         // A server on object storage answers an entitled device with a short-lived presigned URL
         // (one hop). The bucket gets only the Range: the device credential stays with the server, and
         // the bucket's ETag is not the sha256, so an If-Range there could never match.
@@ -177,7 +178,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           const location = new URL(res.headers.location, opts.url);
           if (location.protocol !== 'https:' && location.protocol !== 'http:') throw new FlotillaError('FLT_OTA_DOWNLOAD_FAILED', `artifact redirect to ${location.protocol} refused`);
           const hop: Record<string, string> = headers.range ? { range: headers.range } : {};
-          res = await request(location, { method: 'GET', headers: hop, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0, highWaterMark: BODY_BUFFER_BYTES });
+          res = await request(location, { method: 'GET', headers: hop, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 });
         }
         progress();
         if (res.statusCode === 200 && have > 0) {
@@ -198,38 +199,61 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           else if (res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) Object.assign(err, { fatal: true });
           throw err;
         }
-        writer.beginAttempt();
-        streaming = true;
-        for await (const chunk of res.body) {
-          const buf = chunk as Buffer;
-          // The signed length is enforced before the extra bytes are written anywhere.
-          if (from + pushed + buf.byteLength > expected.length) {
-            throw new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact exceeds its signed length of ${expected.length} bytes`, {
-              expected: expected.length,
-              atLeast: from + pushed + buf.byteLength,
-            });
-          }
-          await writer.push(buf);
-          pushed += buf.byteLength;
-          progress();
-          opts.onProgress?.(from + pushed, expected.length);
-        }
+        await receive(res.body, from);
       } catch (err) {
         failure = stalled ? new StallError(`no byte for ${stallMs} ms`) : err;
       } finally {
         timers.clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
       }
-      // Bytes already received stay: the writer drains the ring, and the file holds exactly what it hashed.
-      if (streaming) {
-        const r = await writer.endAttempt();
-        have = r.size;
-        if (r.error && failure === null) failure = new Error(`writing the artifact failed: ${r.error}`);
-      }
+      // Bytes already received stay: the file holds exactly what it hashed.
+      have = file.size;
       if (failure !== null) throw failure;
       return have - from;
+
+      /**
+       * Appends the body chunk by chunk from 'data' events: each socket-sized chunk is written,
+       * hashed and dropped at once (an async iterator would merge chunks into fresh buffers).
+       */
+      function receive(body: Readable, start: number): Promise<void> {
+        return new Promise<void>((resolve, reject) => {
+          // Destroyed while we awaited (an abort during startOver): its events are gone already.
+          if (body.destroyed) return reject(body.errored ?? new Error('artifact body closed before it was read'));
+          let settled = false;
+          const stop = (err: unknown): void => {
+            if (settled) return;
+            settled = true;
+            body.destroy();
+            reject(err);
+          };
+          body.on('data', (buf: Buffer) => {
+            if (settled) return;
+            // The signed length is enforced before the extra bytes are written anywhere.
+            const at = file.size;
+            if (at + buf.byteLength > expected.length) {
+              stop(new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact exceeds its signed length of ${expected.length} bytes`, { expected: expected.length, atLeast: at + buf.byteLength }));
+              return;
+            }
+            try {
+              file.append(buf);
+            } catch (err) {
+              stop(new Error(`writing the artifact failed: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}: ${(err as Error).message}`));
+              return;
+            }
+            progress();
+            opts.onProgress?.(file.size, expected.length);
+          });
+          body.once('error', stop);
+          body.once('end', () => {
+            if (settled) return;
+            settled = true;
+            resolve();
+          });
+          body.once('close', () => stop(new Error(`artifact body closed after ${file.size - start} bytes`)));
+        });
+      }
     }
   } finally {
-    await writer.close();
+    await file.close();
   }
 }
