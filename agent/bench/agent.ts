@@ -1,5 +1,5 @@
 /**
- * pnpm bench:agent [-- --reps R --iterations N --quick --only a,c]
+ * pnpm bench:agent [-- --reps R --iterations N --quick --only a,c --load-nice 0]
  *
  * The agent's in-process inference figures: (a) overhead of InferenceService.infer over raw
  * session.run, (b) event-loop lag under back-to-back heavy inference, (c) hot swap at 200
@@ -50,6 +50,7 @@ try {
       rate: 200,
       windowMs: arg('window', quick ? 2000 : 4000),
       reps,
+      ...(process.argv.includes('--load-nice') ? { loadNice: arg('load-nice', 10) } : {}),
     }),
   );
   const cache = await part('d', 'result-cache cost per request, tiny-mlp-fp32 batch 1', () =>

@@ -16,6 +16,8 @@ export interface HotSwapParams {
   rate: number;
   windowMs: number;
   reps: number;
+  /** Nice increment of a loading worker (the backend's default when absent); 0 compares with loading at full priority. */
+  loadNice?: number;
 }
 
 interface WindowResult {
@@ -79,7 +81,7 @@ export async function runHotSwap(p: HotSwapParams) {
   const input = (): Tensor[] => [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: row }];
   const reps = [];
   for (let r = 0; r < p.reps; r++) {
-    const service = new InferenceService();
+    const service = new InferenceService(p.loadNice === undefined ? {} : { onnx: { loadNice: p.loadNice } });
     await service.load(spec('1.0.0'), { golden: p.golden });
     await drive(service, input, p.rate, 500); // warm the path
     const steady = await drive(service, input, p.rate, p.windowMs);
