@@ -49,6 +49,11 @@ export interface S3StoreOptions {
   partSizeBytes?: number;
   /** Above this size the final copy goes part by part (UploadPartCopy); tests lower it. */
   singleCopyLimitBytes?: number;
+  /**
+   * Called once with the S3 client before first use. A seam for tests that must stand a strict
+   * double in front of a call the local S3 server lacks (UploadPartCopy, AbortMultipartUpload).
+   */
+  configureClient?: (client: S3Client) => void;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -97,6 +102,7 @@ export class S3ArtifactStore implements ArtifactStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    opts.configureClient?.(client);
     try {
       await client.send(new HeadBucketCommand({ Bucket: opts.bucket }));
     } catch (err) {
