@@ -1,5 +1,6 @@
 /**
  * pnpm bench:broker [-- --quick] [-- --devices N] [--rate R --seconds S --concurrency C --reps K]
+ *   [--enroll-budget S | --enroll-budget-per-device-ms M] [--mode embedded|external]
  *
  * The control server with its embedded aedes broker against the same server in external mode over
  * a real mosquitto (dynamic security, provisioner `mosquitto-dynsec`), in one run, at 1,000 and
@@ -46,10 +47,14 @@ const CONCURRENCY = numberArg('concurrency', 100);
 const REPS = numberArg('reps', 1);
 /**
  * No enrollment starts after this many seconds; the run goes on with the devices enrolled by then.
- * External mode provisions each device into mosquitto's dynamic security, which rewrites its whole
- * JSON file on every change, so 10,000 accounts may not fit in a bench run.
+ * External mode provisions each device into mosquitto's dynamic security, which (in 2.0) rewrites
+ * its whole JSON file after every command, so provisioning slows as accounts accumulate and 10,000
+ * accounts may not fit in a bench run. The budget scales with the fleet size (`--enroll-budget-per-device-ms`,
+ * default 15 ms, at least 30 s); `--enroll-budget S` fixes it for every size.
  */
-const ENROLL_BUDGET_S = numberArg('enroll-budget', 150);
+const ENROLL_BUDGET_FIXED_S = process.argv.includes('--enroll-budget') ? numberArg('enroll-budget', 150) : null;
+const ENROLL_BUDGET_PER_DEVICE_MS = numberArg('enroll-budget-per-device-ms', 15);
+const enrollBudgetS = (n: number): number => ENROLL_BUDGET_FIXED_S ?? Math.max(30, Math.ceil((n * ENROLL_BUDGET_PER_DEVICE_MS) / 1000));
 /** How long to wait for the last acks after the offered load stops. */
 const DRAIN_MS = 15_000;
 const FANOUT_DEADLINE_MS = 180_000;
@@ -206,11 +211,11 @@ async function runOnce(mode: Mode, n: number, rep: number, enrollProgress: Array
     const mosqRssEmpty = mosquittoPid ? rssOf(mosquittoPid) : 0;
 
     const t0 = performance.now();
-    const enrollment = await enrollDevices(info, `bench-${mode}-${n}-${rep}`, n, CONCURRENCY, t0 + ENROLL_BUDGET_S * 1000, enrollProgress);
+    const enrollment = await enrollDevices(info, `bench-${mode}-${n}-${rep}`, n, CONCURRENCY, t0 + enrollBudgetS(n) * 1000, enrollProgress);
     const enrollMs = performance.now() - t0;
     const enrolled = enrollment.devices;
     const count = enrolled.length;
-    log(mode, n, `enrolled ${count} of ${n} in ${round(enrollMs)} ms${enrollment.cutShort ? ` (stopped by the ${ENROLL_BUDGET_S} s budget)` : ''}`);
+    log(mode, n, `enrolled ${count} of ${n} in ${round(enrollMs)} ms${enrollment.cutShort ? ` (stopped by the ${enrollBudgetS(n)} s budget)` : ''}`);
 
     const before = await serverMemory(child);
     const mosqBefore = mosquittoPid ? rssOf(mosquittoPid) : 0;
@@ -343,7 +348,7 @@ const result = {
   startedAt,
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemGiB: round(totalmem() / 2 ** 30), loadavgAtStart: loadStart, loadavgAtEnd: loadavg().map((x) => round(x, 2)) },
   versions: versions(),
-  params: { sizes: SIZES, enrollBudgetS: ENROLL_BUDGET_S, reps: REPS, offeredEventsPerSec: RATE, seconds: SECONDS, concurrency: CONCURRENCY, drainMs: DRAIN_MS, fanout: 'one rollout, single 100 % stage, bake 0' },
+  params: { sizes: SIZES, enrollBudgetS: Object.fromEntries(SIZES.map((n) => [n, enrollBudgetS(n)])), reps: REPS, offeredEventsPerSec: RATE, seconds: SECONDS, concurrency: CONCURRENCY, drainMs: DRAIN_MS, fanout: 'one rollout, single 100 % stage, bake 0' },
   summary: bySize,
   runs,
   failures,
