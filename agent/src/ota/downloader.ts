@@ -199,7 +199,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           else if (res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) Object.assign(err, { fatal: true });
           throw err;
         }
-        await receive(res.body, from);
+        await receive(res.body);
       } catch (err) {
         failure = stalled ? new StallError(`no byte for ${stallMs} ms`) : err;
       } finally {
@@ -212,45 +212,27 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
       return have - from;
 
       /**
-       * Appends the body chunk by chunk from 'data' events: each socket-sized chunk is written,
-       * hashed and dropped at once (an async iterator would merge chunks into fresh buffers).
+       * Appends the body chunk by chunk, each written, hashed and dropped at once. Pulling with the
+       * async iterator keeps undici's default 64 KiB body buffer as the back-pressure point: once it
+       * is full the socket is paused, so one event-loop turn handles about one socket read instead
+       * of the ~2 MiB libuv can read per wake-up, and few received buffers are alive at a time.
        */
-      function receive(body: Readable, start: number): Promise<void> {
-        return new Promise<void>((resolve, reject) => {
-          // Destroyed while we awaited (an abort during startOver): its events are gone already.
-          if (body.destroyed) return reject(body.errored ?? new Error('artifact body closed before it was read'));
-          let settled = false;
-          const stop = (err: unknown): void => {
-            if (settled) return;
-            settled = true;
-            body.destroy();
-            reject(err);
-          };
-          body.on('data', (buf: Buffer) => {
-            if (settled) return;
-            // The signed length is enforced before the extra bytes are written anywhere.
-            const at = file.size;
-            if (at + buf.byteLength > expected.length) {
-              stop(new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact exceeds its signed length of ${expected.length} bytes`, { expected: expected.length, atLeast: at + buf.byteLength }));
-              return;
-            }
-            try {
-              file.append(buf);
-            } catch (err) {
-              stop(new Error(`writing the artifact failed: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}: ${(err as Error).message}`));
-              return;
-            }
-            progress();
-            opts.onProgress?.(file.size, expected.length);
-          });
-          body.once('error', stop);
-          body.once('end', () => {
-            if (settled) return;
-            settled = true;
-            resolve();
-          });
-          body.once('close', () => stop(new Error(`artifact body closed after ${file.size - start} bytes`)));
-        });
+      async function receive(body: Readable): Promise<void> {
+        for await (const chunk of body) {
+          const buf = chunk as Buffer;
+          // The signed length is enforced before the extra bytes are written anywhere.
+          const at = file.size;
+          if (at + buf.byteLength > expected.length) {
+            throw new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact exceeds its signed length of ${expected.length} bytes`, { expected: expected.length, atLeast: at + buf.byteLength });
+          }
+          try {
+            file.append(buf);
+          } catch (err) {
+            throw new Error(`writing the artifact failed: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}: ${(err as Error).message}`);
+          }
+          progress();
+          opts.onProgress?.(file.size, expected.length);
+        }
       }
     }
   } finally {
