@@ -1,7 +1,8 @@
 // A Stryker reporter that writes reports/mutation/summary.json: per security module (the groups
-// in stryker.config.mjs) the mutant counts by status and the score, so docs/mutation-testing.md
-// and CI can read one small file instead of the full report.
-import { mkdir, writeFile } from 'node:fs/promises';
+// in stryker.config.mjs) the mutant counts by status, the score and the run that produced them, so
+// docs/mutation-testing.md and CI can read one small file instead of the full report. A run over
+// some modules (FLT_MUTATE_MODULE) replaces those modules and keeps the others from earlier runs.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { MODULES } from './stryker.config.mjs';
 
@@ -23,32 +24,39 @@ class ModuleSummaryReporter {
   #done = Promise.resolve();
 
   onMutationTestReportReady(report) {
-    const modules = Object.fromEntries(Object.keys(MODULES).map((name) => [name, { files: {}, ...emptyCounts() }]));
-    const survivors = [];
+    this.#done = this.#write(report);
+  }
+
+  async #write(report) {
+    const fresh = {};
     for (const [file, result] of Object.entries(report.files)) {
       const path = relative(process.cwd(), resolve(file));
       const name = Object.keys(MODULES).find((m) => MODULES[m].includes(path)) ?? 'other';
-      modules[name] ??= { files: {}, ...emptyCounts() };
-      const fileCounts = (modules[name].files[path] = emptyCounts());
+      fresh[name] ??= { files: {}, survivors: [], ...emptyCounts() };
+      const fileCounts = (fresh[name].files[path] = emptyCounts());
       for (const mutant of result.mutants) {
-        for (const c of [modules[name], fileCounts]) {
+        for (const c of [fresh[name], fileCounts]) {
           c.mutants += 1;
           c[mutant.status] = (c[mutant.status] ?? 0) + 1;
         }
         if (mutant.status === 'Survived' || mutant.status === 'NoCoverage') {
-          survivors.push({ file: path, line: mutant.location.start.line, mutator: mutant.mutatorName, replacement: mutant.replacement, status: mutant.status });
+          fresh[name].survivors.push({ file: path, line: mutant.location.start.line, mutator: mutant.mutatorName, replacement: mutant.replacement, status: mutant.status });
         }
       }
     }
-    const total = emptyCounts();
-    for (const m of Object.values(modules)) {
-      for (const key of Object.keys(total)) total[key] += m[key];
+    const run = { finishedAt: new Date().toISOString(), durationSeconds: Math.round((Date.now() - this.#started) / 1000) };
+    for (const m of Object.values(fresh)) {
+      m.run = run;
       m.score = score(m);
       for (const f of Object.values(m.files)) f.score = score(f);
     }
+    const previous = await readFile(SUMMARY_FILE, 'utf8').then(JSON.parse, () => ({ modules: {} }));
+    const modules = { ...previous.modules, ...fresh };
+    const total = emptyCounts();
+    for (const m of Object.values(modules)) for (const key of Object.keys(total)) total[key] += m[key] ?? 0;
     total.score = score(total);
-    const summary = { finishedAt: new Date().toISOString(), durationSeconds: Math.round((Date.now() - this.#started) / 1000), total, modules, survivors };
-    this.#done = mkdir(dirname(SUMMARY_FILE), { recursive: true }).then(() => writeFile(SUMMARY_FILE, `${JSON.stringify(summary, null, 2)}\n`));
+    await mkdir(dirname(SUMMARY_FILE), { recursive: true });
+    await writeFile(SUMMARY_FILE, `${JSON.stringify({ total, modules }, null, 2)}\n`);
   }
 
   wrapUp() {

@@ -9,8 +9,10 @@ export default defineConfig({
     name: 'mutation',
     include: [
       'packages/release/test/{artifact-check,canonical-json,key-rotation,keys,verify-release,trusted-keys,signature-check,verify-file}.test.ts',
-      'server/test/broker/*-policy.test.ts',
-      'server/test/broker/{device-acl,hook-decisions,takeover,payload-limit}.test.ts',
+      // The broker policy as pure decisions. The socket tests of the same rules
+      // (connect-, publish-, subscribe-policy, takeover) run a real broker per test: a surviving
+      // mutant would rerun all of them, over a minute each on a shared machine.
+      'server/test/broker/{device-policy,forward-policy,device-acl,hook-decisions}.test.ts',
       // rest-auth.test.ts drives the same gate through every route table of a full server; the
       // route tables are not mutated here, and server/test/auth covers the gate itself in
       // milliseconds instead of seconds per mutant.
