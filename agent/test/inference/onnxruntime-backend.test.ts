@@ -119,21 +119,29 @@ describe('OnnxRuntimeBackend', () => {
     }
   });
 
-  it('loads a worker at a lower priority and serves from it at the process priority', async () => {
+  it('loads a candidate beside a serving version at a lower priority, then serves it at the process priority', async () => {
     // Linux: each thread's nice value is field 19 of /proc/self/task/<tid>/stat.
     const niceOfThreads = (): number[] =>
-      readdirSync('/proc/self/task').map((tid) => {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+        } catch {
+          return []; // a thread that ended between the listing and the read
+        }
       });
     const own = getPriority();
-    const loaded = await new OnnxRuntimeBackend({ loadNice: 10 }).load(models.spec('tiny-mlp-fp32'));
+    const b = new OnnxRuntimeBackend({ loadNice: 10 });
     try {
+      await b.load(models.spec('tiny-mlp-fp32'));
+      const seen = new Set<number>();
+      const sampler = setInterval(() => niceOfThreads().forEach((n) => seen.add(n)), 1);
+      const candidate = await b.load({ ...models.spec('tiny-mlp-fp32'), version: 'candidate' }).finally(() => clearInterval(sampler));
+      expect(seen.has(own + 10)).toBe(true);
       expect(niceOfThreads().every((n) => n === own)).toBe(true);
-      const out = await loaded.infer([floatInput(1, 16)]);
-      expect(out[0]?.shape).toEqual([1, 5]);
+      expect((await candidate.infer([floatInput(1, 16)]))[0]?.shape).toEqual([1, 5]);
     } finally {
-      await loaded.unload();
+      await b.close();
     }
   });
 

@@ -26,7 +26,13 @@ export interface OnnxRuntimeBackendOptions {
   laneSlots?: number;
   /** Worker-thread polling before sleeping, shared-memory channel only (default 50 µs; see SessionWorkerOptions). */
   workerSpinUs?: number;
-  /** Nice increment while a worker loads (default 10; see SessionWorkerOptions). */
+  /**
+   * Nice increment for a worker loading while another version this backend loaded is serving (a
+   * hot swap), default 5; see SessionWorkerOptions. The first load, at start-up, and the restart
+   * of a crashed worker run at full priority: nothing waits on them but the model itself. Kept
+   * mild because a crowded machine starves a much-lowered thread (nice 10 took a start-up from
+   * seconds to tens of seconds under a load of 40 on 2 cores).
+   */
   loadNice?: number;
   timers?: Timers;
   events?: OnnxLoadedModelEvents;
@@ -70,12 +76,12 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       ...(this.opts.spinUs !== undefined ? { spinUs: this.opts.spinUs } : {}),
       ...(this.opts.laneSlots !== undefined ? { laneSlots: this.opts.laneSlots } : {}),
       ...(this.opts.workerSpinUs !== undefined ? { workerSpinUs: this.opts.workerSpinUs } : {}),
-      ...(this.opts.loadNice !== undefined ? { loadNice: this.opts.loadNice } : {}),
     };
-    const first = await SessionWorker.start(workerOpts);
+    const swapping = this.loaded.size > 0 ? { loadNice: this.opts.loadNice ?? 5 } : {};
+    const first = await SessionWorker.start({ ...workerOpts, ...swapping });
     // Further workers use the provider the first one settled on.
     const more = await Promise.allSettled(
-      Array.from({ length: Math.max(0, (this.opts.workersPerModel ?? 1) - 1) }, () => SessionWorker.start({ ...workerOpts, providers: [first.ready.provider] })),
+      Array.from({ length: Math.max(0, (this.opts.workersPerModel ?? 1) - 1) }, () => SessionWorker.start({ ...workerOpts, ...swapping, providers: [first.ready.provider] })),
     );
     const workers = [first, ...more.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
     const failure = more.find((r) => r.status === 'rejected');

@@ -52,9 +52,9 @@ export interface SessionWorkerOptions {
    */
   workerSpinUs?: number;
   /**
-   * Nice increment for the thread while it loads onnxruntime and the session (default 10; 0: none),
-   * so loading a candidate yields the cores to the version serving traffic. Where the process may
-   * not raise a thread's priority back (no CAP_SYS_NICE) the thread loads at normal priority.
+   * Nice increment for the thread while it loads onnxruntime and the session (default 0: none), so
+   * loading a candidate yields the cores to the version serving traffic. Where the process may not
+   * raise a thread's priority back (no CAP_SYS_NICE) the thread loads at normal priority.
    */
   loadNice?: number;
   timers?: Timers;
@@ -138,7 +138,7 @@ export class SessionWorker {
     const timers = opts.timers ?? systemTimers;
     const shared =
       (opts.channel ?? 'shared-memory') === 'shared-memory' ? { lane: new SharedLane(opts.laneBytes ?? 65_536, Math.max(1, opts.laneSlots ?? 8)), channel: new MessageChannel() } : undefined;
-    const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads, loadNice: opts.loadNice ?? 10 };
+    const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads, loadNice: opts.loadNice ?? 0 };
     if (shared) Object.assign(init, { lane: shared.lane.buffer, port: shared.channel.port2, spinUs: opts.workerSpinUs ?? 50 });
     return new Promise((resolve, reject) => {
       let settled = false;
