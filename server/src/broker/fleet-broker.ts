@@ -221,6 +221,8 @@ export class FleetBroker {
       if (!this.#connectGuard.admit(address)) {
         // Closed before aedes parses a byte: a flood costs an accept and a close.
         this.#metrics.shedConnection('flood');
+        // Debug only: a flood would otherwise flood the log too; the metric is what alerts.
+        this.#logger.debug({ code: 'FLT_MQTT_CONNECT_FLOOD', address }, 'mqtt connection shed');
         conn.destroy();
         return;
       }
