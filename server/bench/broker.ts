@@ -50,11 +50,11 @@ const REPS = numberArg('reps', 1);
  * External mode provisions each device into mosquitto's dynamic security, which (in 2.0) rewrites
  * its whole JSON file after every command, so provisioning slows as accounts accumulate and 10,000
  * accounts may not fit in a bench run. The budget scales with the fleet size (`--enroll-budget-per-device-ms`,
- * default 15 ms, at least 30 s); `--enroll-budget S` fixes it for every size.
+ * default 30 ms, at least 60 s); `--enroll-budget S` fixes it for every size.
  */
 const ENROLL_BUDGET_FIXED_S = process.argv.includes('--enroll-budget') ? numberArg('enroll-budget', 150) : null;
-const ENROLL_BUDGET_PER_DEVICE_MS = numberArg('enroll-budget-per-device-ms', 15);
-const enrollBudgetS = (n: number): number => ENROLL_BUDGET_FIXED_S ?? Math.max(30, Math.ceil((n * ENROLL_BUDGET_PER_DEVICE_MS) / 1000));
+const ENROLL_BUDGET_PER_DEVICE_MS = numberArg('enroll-budget-per-device-ms', 30);
+const enrollBudgetS = (n: number): number => ENROLL_BUDGET_FIXED_S ?? Math.max(60, Math.ceil((n * ENROLL_BUDGET_PER_DEVICE_MS) / 1000));
 /** How long to wait for the last acks after the offered load stops. */
 const DRAIN_MS = 15_000;
 const FANOUT_DEADLINE_MS = 180_000;
