@@ -11,9 +11,12 @@ import { tensorBytes } from './policy.ts';
 import type { EscalationMetrics } from './escalation-metrics.ts';
 import { DEFAULT_BUDGET_MS, decideAfter, decideBefore, type AnsweredBy, type Decision, type EscalationPolicy, type EscalationReason, type Random } from './policy.ts';
 
+/** The device's own inference; `noteEscalation` counts an escalation for its A/B arm (InferenceService has it). */
+export type EscalatorLocal = LocalInference & { noteEscalation?(model: string, version: string): void };
+
 export interface EscalatorOptions {
   /** The device's own inference (the agent's InferenceService). */
-  local: LocalInference;
+  local: EscalatorLocal;
   cloud: CloudClient;
   /** Where hard examples go: the durable outbox's enqueue. Without it none are kept. */
   enqueueEvent?: EnqueueEvent;
@@ -69,7 +72,7 @@ export interface EscalatorStats {
   latePending: number;
 }
 
-type InferOpts = { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean };
+type InferOpts = { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean; stickyKey?: (name: string) => string | undefined };
 
 /**
  * Decides, per request, whether the edge answers or a cloud pool does, under the model's policy
@@ -78,7 +81,7 @@ type InferOpts = { version?: string; outputs?: readonly string[]; signal?: Abort
  * local result, marked `edge-fallback`, and kept as a hard example in the durable outbox.
  */
 export class Escalator implements LocalInference {
-  readonly #local: LocalInference;
+  readonly #local: EscalatorLocal;
   readonly #cloud: CloudClient;
   readonly #enqueue: EnqueueEvent | undefined;
   readonly #timers: Timers;
@@ -137,7 +140,12 @@ export class Escalator implements LocalInference {
     const policy = cfg.policy;
     const deadline = started + (policy.budgetMs ?? DEFAULT_BUDGET_MS) - this.#reserve;
     // Inputs stay with this request: the cloud call and the hard example need them after the local run.
-    const localOpts: InferOpts = { ...(opts.version !== undefined && { version: opts.version }), ...(opts.signal && { signal: opts.signal }) };
+    // The sticky key goes along so an A/B split keeps each caller on its arm under a policy too.
+    const localOpts: InferOpts = {
+      ...(opts.version !== undefined && { version: opts.version }),
+      ...(opts.signal && { signal: opts.signal }),
+      ...(opts.stickyKey && { stickyKey: opts.stickyKey }),
+    };
 
     const before = decideBefore(policy, inputs);
     if (before?.escalate) {
@@ -164,6 +172,8 @@ export class Escalator implements LocalInference {
     const local = await this.#local.infer(model, inputs, localOpts);
     const decision = decideAfter(policy, local.outputs, this.#random);
     if (!decision.escalate) return this.#answer(filterOutputs(local, opts.outputs), 'edge', decision.reason);
+    // The version that answered locally sent this one on: its A/B arm's escalation rate counts it.
+    this.#local.noteEscalation?.(model, local.version);
     const requestId = this.#newId();
     const call = this.#cloudCall(model, cfg, policy, inputs, opts, requestId, deadline);
     try {
