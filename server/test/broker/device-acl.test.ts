@@ -5,7 +5,7 @@
  */
 import { DOWN_CHANNELS, UP_CHANNELS } from '@flotilla/protocol';
 import { describe, expect, it } from 'vitest';
-import { FLOTILLA_MARK, SERVER_ROLE, anyDeviceTopic, deviceAcls, deviceRoleName, serverAcls } from '../../src/broker/external/device-acl.ts';
+import { FLOTILLA_MARK, SERVER_ROLE, anyDeviceTopic, deviceAcls, deviceIdOfRole, deviceRoleName, serverAcls } from '../../src/broker/external/device-acl.ts';
 
 describe('external broker device ACLs', () => {
   it('let a device publish on exactly its own up channels and nowhere else', () => {
@@ -46,4 +46,14 @@ describe('external broker device ACLs', () => {
     expect(SERVER_ROLE).toBe('flotilla-server');
     expect(FLOTILLA_MARK).toBe('flotilla device');
   });
+
+  it('read the device back only from a role Flotilla named, never from a foreign or malformed one', () => {
+    expect(deviceIdOfRole(deviceRoleName('dev-a'))).toBe('dev-a');
+    expect(deviceIdOfRole('flotilla-server')).toBeNull();
+    expect(deviceIdOfRole('admin-flotilla-device-dev-a')).toBeNull();
+    expect(deviceIdOfRole('dev-a-flotilla-device-')).toBeNull();
+    expect(deviceIdOfRole('flotilla-device-dev+a')).toBeNull();
+    expect(deviceIdOfRole('flotilla-device-')).toBeNull();
+  });
 });
+
