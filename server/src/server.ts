@@ -153,7 +153,7 @@ export class FlotillaServer {
         logger: logger.child({ part: 'rollouts' }),
       });
       const pools = new PoolAdmin({ db, store: new PoolStore(db), devices, audit, publisher: fleet, logger: logger.child({ part: 'pools' }), now });
-      const hardExamples = new HardExampleStore(db);
+      const hardExamples = new HardExampleStore(db, { maxInputUploadBytes: config.hardExamples.maxInputUploadBytes });
       const drift = new DriftTracker({
         db,
         thresholds: config.drift,

@@ -52,6 +52,7 @@ export const ENV_VARS: Readonly<Record<string, Setter>> = {
   FLOTILLA_EXECUTION_PROVIDERS: at(['inventory', 'providers'], list),
   FLOTILLA_LOCAL_API_HOST: at(['localApi', 'host']),
   FLOTILLA_LOCAL_API_PORT: at(['localApi', 'port'], numeric),
+  FLOTILLA_ESCALATION_INPUT_SPOOL_MAX_BYTES: at(['escalation', 'inputSpoolMaxBytes'], numeric),
   FLOTILLA_INFERENCE_CACHE_MAX_BYTES: at(['inference', 'cache', 'maxBytes'], numeric),
   FLOTILLA_OTA_HEALTH_WINDOW_MS: at(['ota', 'health', 'windowMs'], numeric),
   FLOTILLA_OTA_HEALTH_MIN_REQUESTS: at(['ota', 'health', 'minRequests'], numeric),

@@ -117,6 +117,18 @@ export const AgentConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Edge to cloud (docs/escalation.md); policies and routes come from the desired state. */
+    escalation: Type.Object(
+      {
+        /**
+         * Bytes of hard-example inputs too large for an MQTT event kept on disk
+         * (`<dataDir>/hard-example-inputs`) until uploaded; when full, such inputs are left out of
+         * their example. 0 turns the spool off.
+         */
+        inputSpoolMaxBytes: Type.Integer({ minimum: 0, maximum: 64 * 1024 ** 3, default: 64 * 1024 * 1024 }),
+      },
+      { ...strict, default: {} },
+    ),
     /** Local inference (docs/inference.md). */
     inference: Type.Object(
       {

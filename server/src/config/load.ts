@@ -43,6 +43,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     if (ws !== undefined) mqtt.wsPort = ws;
   }
   if (env.FLOTILLA_MQTT_PUBLIC_URL) mqtt.publicUrl = env.FLOTILLA_MQTT_PUBLIC_URL;
+  const maxInputUpload = intFromEnv('FLOTILLA_HARD_EXAMPLE_MAX_INPUT_UPLOAD_BYTES', env.FLOTILLA_HARD_EXAMPLE_MAX_INPUT_UPLOAD_BYTES);
+  if (maxInputUpload !== undefined) out.hardExamples = { maxInputUploadBytes: maxInputUpload };
   if (Object.keys(http).length) out.http = http;
   if (Object.keys(mqtt).length) out.mqtt = mqtt;
   // External broker mode (docs/external-broker.md); resolveConfig names whatever is missing.
@@ -78,6 +80,7 @@ function merge(base: ServerConfigInput, over: ServerConfigInput): ServerConfigIn
   // A file may hold the bucket and the environment only the secret: layer the fields, not the object.
   if (base.artifacts && over.artifacts) merged.artifacts = { ...base.artifacts, ...over.artifacts } as ServerConfigInput['artifacts'];
   if (base.guards && over.guards) merged.guards = { ...base.guards, ...over.guards };
+  if (base.hardExamples && over.hardExamples) merged.hardExamples = { ...base.hardExamples, ...over.hardExamples };
   return merged;
 }
 

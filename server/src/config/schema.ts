@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { DEFAULT_MAX_INPUT_UPLOAD_BYTES } from '../hard-examples/input-store.ts';
 
 const strict = { additionalProperties: false } as const;
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -112,6 +113,18 @@ export const ServerConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Hard examples sent up by devices for retraining (docs/escalation.md). */
+    hardExamples: Type.Object(
+      {
+        /**
+         * Largest input one device upload may hold (`PUT /v1/device/hard-examples/{requestId}/input`,
+         * inputs too large for an MQTT event); larger uploads are refused with 413
+         * `FLT_HARD_EXAMPLE_UPLOAD_TOO_LARGE` and the device drops them.
+         */
+        maxInputUploadBytes: Type.Integer({ minimum: 1024, maximum: 1024 ** 3, default: DEFAULT_MAX_INPUT_UPLOAD_BYTES }),
+      },
+      { ...strict, default: {} },
+    ),
     /** Drift monitoring: live traffic against each version's registered reference (docs/registry.md "Drift"). */
     drift: Type.Object(
       {
@@ -182,7 +195,8 @@ export type ServerConfig = Static<typeof ServerConfigSchema>;
 export type S3ArtifactsConfig = Static<typeof S3Artifacts>;
 
 /** What callers may pass: every field optional, nested objects partial. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts' | 'guards'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts' | 'guards' | 'hardExamples'>> & {
+  hardExamples?: Partial<ServerConfig['hardExamples']>;
   guards?: Partial<ServerConfig['guards']>;
   artifacts?: { store: 'disk' } | (Omit<S3ArtifactsConfig, 'region' | 'forcePathStyle' | 'prefix' | 'downloads' | 'presignTtlSec' | 'partSizeMiB' | 'singleCopyLimitMiB'> & Partial<S3ArtifactsConfig>);
   broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs' | 'reconcileIntervalSec'> & Partial<Static<typeof ExternalBroker>>);
