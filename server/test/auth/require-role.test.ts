@@ -60,6 +60,12 @@ describe('requireRole', () => {
     expect(actorOf(req)).toEqual({ name: `admin-token#${req.principal!.tokenId.slice(0, 8)}`, role: 'admin' });
   });
 
+  it('tells the caller which role a route needs and which one the token has', async () => {
+    const { api, issued } = tokens();
+    await expect(requireRole(api, 'admin')(request(`Bearer ${issued.viewer}`))).rejects.toThrow('this needs the admin role; the token has viewer');
+    await expect(requireRole(api, 'viewer')(request())).rejects.toThrow('a valid API token is required (Authorization: Bearer <token>)');
+  });
+
   it('refuses a valid token below the role with FLT_FORBIDDEN and does not record it', async () => {
     const { api, issued } = tokens();
     const req = request(`Bearer ${issued.operator}`);
