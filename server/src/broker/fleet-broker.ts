@@ -1,3 +1,4 @@
+import { boundDrainDepth } from './drain-depth.ts';
 import { indexRetained, type RetainedPersistence } from './retained-index.ts';
 import { Aedes } from 'aedes';
 import type { AedesOptions, Client } from 'aedes';
@@ -168,6 +169,7 @@ export class FleetBroker {
     const internals = aedes as unknown as AedesInternals;
     aedesRef = internals;
     guardIncomingStore(internals);
+    if (!boundDrainDepth((aedes as unknown as { mq: unknown }).mq)) logger.warn('aedes message emitter has an unexpected shape; its queue drain depth is not bounded');
     const retained = indexRetained(internals.persistence as unknown as RetainedPersistence);
 
     const broker = new FleetBroker(aedes, sessions, { ...opts, logger }, maxPayloadBytes + PACKET_HEADER_ALLOWANCE, metrics, addresses);
