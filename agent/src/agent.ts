@@ -236,6 +236,16 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /**
+   * The device id and its current HTTP credential (undefined before enrollment), read afresh on
+   * each call so a re-enrollment's new credential is used at once: for the parts of the daemon
+   * that call the server themselves (the hard-example input uploader).
+   */
+  deviceCredential(): { deviceId: string; credential: string } | undefined {
+    const credential = this.#identity.current.credential;
+    return credential ? { deviceId: this.deviceId, credential } : undefined;
+  }
+
+  /**
    * Publishes the models part of the reported state between applies: OTA progress while a desired
    * generation is being applied (`generation` = that one; published, not persisted, so a crash still
    * re-applies it), or later changes to the last applied one (persisted). Older generations are ignored.

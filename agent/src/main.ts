@@ -1,15 +1,16 @@
+import { join } from 'node:path';
 import { FlotillaError } from '@flotilla/protocol';
 import { Agent } from './agent.ts';
 import { loadAgentConfig } from './config/load.ts';
-import { cacheConfigFor } from './config/schema.ts';
+import { cacheConfigFor, type FrozenAgentConfig } from './config/schema.ts';
 import { Registry } from 'prom-client';
-import { CloudClient, Escalator, EscalationMetrics, type EnqueueEvent } from './escalation/index.ts';
+import { CloudClient, Escalator, EscalationMetrics, InputSpool, InputUploader, type DeviceCredential, type EnqueueEvent } from './escalation/index.ts';
 import { PendingApplier, type DesiredStateApplier } from './state/applier.ts';
 import { InferenceService } from './inference/service/inference-service.ts';
 import { DriftRecorder } from './inference/drift-summary.ts';
 import { systemTimers } from './runtime/timers.ts';
 import { startLocalApi, type RunningLocalApi } from './local-api/start-local-api.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 import { agentOtaHost, otaConfigFrom } from './ota/agent-host.ts';
 import { ModelManager } from './ota/model-manager.ts';
 
@@ -54,13 +55,17 @@ async function main(): Promise<void> {
   // applied desired state carries its policies and routing.
   const cloud = new CloudClient();
   // Hard examples go to the agent's durable outbox, which exists once the agent does.
-  const hardExamples: { sink?: EnqueueEvent } = {};
+  const hardExamples: { sink?: EnqueueEvent; credential?: DeviceCredential } = {};
+  const escalationLogger = logger.child({ part: 'escalation' });
+  // Inputs too large for an event wait on disk and go up over HTTPS with the device credential.
+  const uploader = openLargeInputs(config, escalationLogger, () => hardExamples.credential?.());
   const escalator = new Escalator({
     local: inference,
     cloud,
-    logger: logger.child({ part: 'escalation' }),
+    logger: escalationLogger,
     enqueueEvent: (kind, data, opts) => hardExamples.sink?.(kind, data, opts),
     metrics: new EscalationMetrics(inferenceMetrics),
+    ...(uploader && { largeInputs: uploader }),
   });
   const models = manager ?? new PendingApplier();
   const applier: DesiredStateApplier = {
@@ -71,6 +76,9 @@ async function main(): Promise<void> {
   };
   const agent = await Agent.create(config, { logger, applier });
   hardExamples.sink = (kind, data, opts) => agent.enqueueEvent(kind, data, opts);
+  hardExamples.credential = () => agent.deviceCredential();
+  // Inputs spooled while offline (or before a restart) go up with the outbox replay.
+  if (uploader) agent.on('connected', () => void uploader.uploader.kick());
   driftSink.publish = (kind, data) => {
     try {
       agent.enqueueEvent(kind, data, { priority: 'low' });
@@ -82,6 +90,8 @@ async function main(): Promise<void> {
   const closeAll = async (): Promise<void> => {
     // Escalation first: a hard example must not reach an outbox that is already closed.
     escalator.close();
+    // An upload in flight is cut; its input stays spooled for the next start.
+    await uploader?.uploader.close();
     // The last window goes to the outbox before it closes.
     drift?.close();
     await agent.close();
@@ -126,6 +136,26 @@ async function main(): Promise<void> {
   drift?.start();
   await agent.start();
   logger.info({ deviceId: agent.deviceId, status: agent.status() }, 'agent started');
+}
+
+/** The input spool and its uploader; undefined when the spool is off or cannot be opened. */
+function openLargeInputs(
+  config: FrozenAgentConfig,
+  logger: Logger,
+  credential: DeviceCredential,
+): { spool: InputSpool; uploader: InputUploader } | undefined {
+  const maxBytes = config.escalation.inputSpoolMaxBytes;
+  if (maxBytes === 0) return undefined;
+  const dir = join(config.dataDir, 'hard-example-inputs');
+  let spool: InputSpool;
+  try {
+    spool = InputSpool.open(dir, { maxBytes });
+  } catch (err) {
+    // Not worth stopping the daemon for: large inputs are then left out of their examples.
+    logger.error({ dir, err: (err as Error).message }, 'hard-example input spool could not be opened; large inputs will be left out');
+    return undefined;
+  }
+  return { spool, uploader: new InputUploader({ spool, serverUrl: config.serverUrl, credential, logger }) };
 }
 
 main().catch((err: unknown) => {

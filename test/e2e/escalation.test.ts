@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelCard } from '@flotilla/modelkit';
+import type { HardExampleView } from '@flotilla/protocol';
 import { ADMIN_TOKEN, ENROLL_TOKEN, auth, startServer, type TestServer } from '../../server/test/helpers/server.ts';
 import { eventually, spawnTestAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { localApiUrl, otaBuilds, publishBuild } from '../helpers/ota-registry.ts';
@@ -53,14 +54,17 @@ describe('escalation end to end: server, pool worker and agent as real processes
     return res.json() as Record<string, unknown>;
   };
   const device = () => admin('GET', '/v1/devices/edge-1') as Promise<{ desired: { generation: number } | null; reported: { appliedGeneration: number; models: Record<string, { version: string | null; state: string }> } | null }>;
-  const infer = async (api: string): Promise<InferAnswer> => {
-    const inputs = Object.entries(edge.golden.inputs).map(([name, tensor]) => ({ name, shape: [1, ...tensor.shape.slice(1)], datatype: 'FP32', data: tensor.data.slice(0, 784) }));
+  /** One request of `rows` digits (the golden digits over and over). */
+  const infer = async (api: string, rows = 1): Promise<InferAnswer> => {
+    const inputs = Object.entries(edge.golden.inputs).map(([name, tensor]) => ({ name, shape: [rows, 784], datatype: 'FP32', data: digits(tensor.data, rows) }));
     const res = await fetch(`${api}/v2/models/digits/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs }) });
     expect(res.status).toBe(200);
     return (await res.json()) as InferAnswer;
   };
 
-  it('answers from the cloud pool while it is reachable, and from the edge model marked edge-fallback once it is not, keeping the hard example', async () => {
+  const digits = (golden: ArrayLike<number>, rows: number): number[] => Array.from({ length: rows * 784 }, (_, i) => golden[i % golden.length]!);
+
+  it('answers from the cloud pool while it is reachable, and from the edge model marked edge-fallback once it is not, keeping the hard example (a large input uploaded on its own)', async () => {
     const poolUrl = pool.url;
     const api = (await eventually(() => localApiUrl(agent.output()), (u) => u !== undefined, { what: 'agent local API url', timeoutMs: 60_000 }))!;
 
@@ -87,5 +91,24 @@ describe('escalation end to end: server, pool worker and agent as real processes
       { what: 'the hard example stored on the server', timeoutMs: 30_000 },
     );
     expect(exported.items.length).toBeGreaterThan(0);
+
+    // A batch of 64 digits is 200,704 bytes of input, over the 176 KiB an MQTT event carries: the
+    // daemon spools it and uploads it over HTTP, and the export joins it to its example whole.
+    const large = await infer(api, 64);
+    expect(large.parameters).toMatchObject({ flotilla_answered_by: 'edge-fallback' });
+    expect(large.outputs[0]!.data).toHaveLength(64 * 10);
+    const requestId = large.parameters!.flotilla_request_id as string;
+    const joined = await eventually(
+      () => admin('GET', '/v1/hard-examples?model=digits') as Promise<{ items: HardExampleView[] }>,
+      (r) => r.items.some((e) => e.requestId === requestId && e.inputUpload?.arrived === true),
+      { what: 'the large hard example exported with its uploaded input', timeoutMs: 30_000 },
+    );
+    const item = joined.items.find((e) => e.requestId === requestId)!;
+    expect(item).toMatchObject({ deviceId: 'edge-1', answeredBy: 'edge-fallback', inputOmittedBytes: null, input: [{ name: 'input', datatype: 'FP32', shape: [64, 784] }] });
+    const sent = Float32Array.from(digits(Object.values(edge.golden.inputs)[0]!.data, 64));
+    expect(Buffer.from(item.input[0]!.b64!, 'base64').equals(Buffer.from(sent.buffer))).toBe(true);
+    // Uploaded inputs leave the device's spool; the daemon's shutdown (uploader included) is clean.
+    await eventually(() => readdirSync(join(agentDir, 'hard-example-inputs')), (files) => files.length === 0, { what: 'the spool emptied' });
+    expect(await agent.stop()).toBe(0);
   });
 });
