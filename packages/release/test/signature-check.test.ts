@@ -30,7 +30,7 @@ describe('signature checks', () => {
   });
 
   it.each([0, -1, 1.5, Number.NaN])('refuse a threshold of %s as a programming error', (threshold) => {
-    expect(() => checkSignatures('release-manifest', statement, [sigBy(server)], trusted, 0, threshold)).toThrow(TypeError);
+    expect(() => checkSignatures('release-manifest', statement, [sigBy(server)], trusted, 0, threshold)).toThrow(new TypeError('threshold must be an integer >= 1'));
   });
 
   it('name a bad signature first when a revoked key also signed (FLT_RELEASE_BAD_SIGNATURE)', () => {
@@ -64,6 +64,14 @@ describe('signature checks', () => {
     const err = refusal(() => checkSignatures('release-manifest', statement, [sigBy(server), sigBy(stranger)], trusted, 0, 2));
     expect(err.code).toBe('FLT_RELEASE_UNKNOWN_KEY');
     expect(err.message).toBe('release has 1 trusted signature(s), 2 required');
+    expect(err.details).toEqual({
+      threshold: 2,
+      validKeys: 1,
+      signatures: [
+        { keyId: server.keyId, outcome: 'valid' },
+        { keyId: stranger.keyId, outcome: 'unknown' },
+      ],
+    });
   });
 
   it('say that no trusted key signed when none did (FLT_RELEASE_UNKNOWN_KEY)', () => {
