@@ -37,13 +37,19 @@ describe('trusted keys', () => {
 
   it('refuse a stored list with a keyId that is not the hash of its key, or one key listed twice (FLT_CONFIG_INVALID)', () => {
     expect(codeOf(() => TrustedKeys.from([{ keyId: server.keyId, publicKey: exportPublicKey(stranger.publicKey) }]))).toBe('FLT_CONFIG_INVALID');
+    expect(() => TrustedKeys.from([{ keyId: server.keyId, publicKey: exportPublicKey(stranger.publicKey) }])).toThrow(
+      `trusted keys: keyId ${server.keyId} is not the sha256 of its public key`,
+    );
     expect(codeOf(() => TrustedKeys.from([entry(server), entry(server, { label: 'again' })]))).toBe('FLT_CONFIG_INVALID');
+    expect(() => TrustedKeys.from([entry(server), entry(server)])).toThrow(`trusted keys: duplicate keyId ${server.keyId}`);
     expect(codeOf(() => TrustedKeys.from({ keyId: server.keyId }))).toBe('FLT_CONFIG_INVALID');
   });
 
   it('list entries sorted by keyId whatever order they came in, as copies the caller cannot use to change the set', () => {
     const ids = [server, admin, stranger].map((k) => k.keyId);
-    const set = TrustedKeys.from([entry(stranger), entry(server), entry(admin)]);
+    // Keys are random: feed them in descending order so the order can only come from the sort.
+    const descending = [server, admin, stranger].sort((a, b) => (a.keyId < b.keyId ? 1 : -1));
+    const set = TrustedKeys.from(descending.map((k) => entry(k)));
     expect(set.entries().map((e) => e.keyId)).toEqual([...ids].sort());
     expect(set.toJSON()).toEqual(set.entries());
     expect(set.usableKeyIds(0)).toEqual([...ids].sort());
@@ -69,6 +75,7 @@ describe('trusted keys', () => {
     expect(narrowed.status(server.keyId, 5)).toBe('expired');
     expect(set.with(entry(admin)).usableKeyIds(0)).toEqual([server.keyId, admin.keyId].sort());
     expect(codeOf(() => set.revoke(server.keyId).with(entry(server)))).toBe('FLT_RELEASE_ROTATION_INVALID');
+    expect(() => set.revoke(server.keyId).with(entry(server))).toThrow(`key ${server.keyId} was retired and cannot be trusted again`);
   });
 
   it('give the same public key object for a keyId each time it is asked', () => {
