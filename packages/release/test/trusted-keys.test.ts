@@ -43,6 +43,7 @@ describe('trusted keys', () => {
     expect(codeOf(() => TrustedKeys.from([entry(server), entry(server, { label: 'again' })]))).toBe('FLT_CONFIG_INVALID');
     expect(() => TrustedKeys.from([entry(server), entry(server)])).toThrow(`trusted keys: duplicate keyId ${server.keyId}`);
     expect(codeOf(() => TrustedKeys.from({ keyId: server.keyId }))).toBe('FLT_CONFIG_INVALID');
+    expect(() => TrustedKeys.from({ keyId: server.keyId })).toThrow(/^trusted keys is invalid at /);
   });
 
   it('list entries sorted by keyId whatever order they came in, as copies the caller cannot use to change the set', () => {

@@ -256,6 +256,10 @@ describe('verifyRelease refusals say what was wrong', () => {
     );
   });
 
+  it('naming the signed release as what is not plain data', () => {
+    expect(() => verifyRelease({ signed: () => 1, signatures: [] }, { trustedKeys: trusted, now })).toThrow('signed release is not plain data');
+  });
+
   it('leaving the caller envelope untouched and returning a copy', () => {
     const release = signed();
     const before = JSON.stringify(release);
