@@ -128,6 +128,7 @@ describe('verifyFile', () => {
     expect(err).toBeInstanceOf(FlotillaError);
     expect((err as FlotillaError).code).toBe('FLT_OTA_LENGTH_MISMATCH');
     expect((err as FlotillaError).details).toEqual({ expected: int8.length, actual: int8.length + 5000 });
+    expect((err as FlotillaError).message).toBe(`artifact is ${int8.length + 5000} bytes, manifest says ${int8.length}`);
   });
 
   it('refuses a flipped byte, a truncated file and an extended file', async () => {
@@ -220,5 +221,19 @@ describe('the streaming artifact verifier', () => {
     } catch (e) {
       expect((e as FlotillaError).details).toEqual({ variantId: 'cpu-int8', fields: ['model', 'releaseCounter', 'length', 'manifestDigest'] });
     }
+  });
+});
+
+describe('artifact refusals say what was wrong', () => {
+  it('in every message, naming the variant, the release and the sizes or hashes involved', () => {
+    const other = digestOf(release2.files.get('cpu-int8')!);
+    expect(() => expectedArtifact(manifest, 'rpi-int8')).toThrow('variant rpi-int8 is not part of digits@1.2.0');
+    expect(() => expectedArtifact(manifest, 'rpi-int8')).toThrow(expect.objectContaining({ details: { variantId: 'rpi-int8', model: 'digits', version: '1.2.0' } }));
+    expect(() => expectedArtifact(manifest, 'cpu-int8', { model: 'faces', version: '9' })).toThrow('download instruction for cpu-int8 does not match digits@1.2.0: model, version');
+    expect(() => verifyArtifact(manifest, 'cpu-int8', other, { otherManifests: [release2.manifest] })).toThrow('file for cpu-int8 holds the bytes of digits@1.3.0 variant cpu-int8');
+    expect(() => verifyArtifact(manifest, 'cpu-int8', { sha256: expected.sha256, length: 3 })).toThrow(`artifact is 3 bytes, manifest says ${int8.length}`);
+    expect(() => verifyArtifact(manifest, 'cpu-int8', { sha256: 'b'.repeat(64), length: int8.length })).toThrow(`artifact sha256 ${'b'.repeat(64)} differs from manifest ${expected.sha256}`);
+    expect(() => createArtifactVerifier(expected).update(Buffer.concat([int8, Buffer.from('x')]))).toThrow(`artifact exceeds its signed length of ${int8.length} bytes`);
+    expect(() => createArtifactVerifier({ sha256: 'x', length: 1 })).toThrow('expected artifact needs a lowercase hex sha256 and a non-negative integer length');
   });
 });
