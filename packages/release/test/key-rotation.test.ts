@@ -154,5 +154,21 @@ describe('key rotation', () => {
     const value = typeof change === 'string' ? change : (change(rotation as never), rotation);
     expect(codeOf(() => applyRotation(trusted, value, { now }))).toBe('FLT_RELEASE_ROTATION_INVALID');
   });
+
+  it('says in each refusal what was wrong with the rotation', () => {
+    const retireOnly = createRotation({ issuedAt: now, retire: [oldKey.keyId] }, oldKey.privateKey);
+    expect(() => applyRotation(trusted, retireOnly, { now })).toThrow('key rotation is invalid: it would leave no usable signing key');
+    expect(() => applyRotation(trusted, 'rotate', { now })).toThrow(/^key rotation is invalid at /);
+    expect(() => applyRotation(trusted, { signed: () => 1 }, { now })).toThrow('key rotation is not plain data');
+    const mislabelled = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey }] }, oldKey.privateKey);
+    mislabelled.signed.add[0]!.keyId = stranger.keyId;
+    expect(() => applyRotation(trusted, mislabelled, { now })).toThrow(`key rotation is invalid: keyId ${stranger.keyId} is not the sha256 of its public key`);
+    const bad = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey }] }, oldKey.privateKey);
+    bad.signed.type = 'x' as never;
+    expect(() => applyRotation(trusted, bad, { now })).toThrow(/^key rotation is invalid at /);
+    const addNew = createRotation({ issuedAt: now, add: [{ publicKey: newKey.publicKey }] }, oldKey.privateKey);
+    const retired = applyRotation(applyRotation(trusted, addNew, { now }), createRotation({ issuedAt: now, retire: [newKey.keyId] }, oldKey.privateKey), { now });
+    expect(() => applyRotation(retired, addNew, { now })).toThrow(`key rotation is invalid: key ${newKey.keyId} was retired and cannot be trusted again`);
+  });
 });
 
