@@ -78,6 +78,8 @@ interface Job {
   key: string;
   abort: AbortController;
   done: Promise<void>;
+  /** the job only waits to retry a failure that may pass by itself */
+  retry?: boolean;
 }
 
 /** Failures that may pass by themselves: retried with backoff instead of being held against the release. */
@@ -295,7 +297,13 @@ export class ModelManager implements DesiredStateApplier {
     const key = jobKey(entry);
     const job = this.#jobs.get(name);
     if (job) {
-      if (job.key === key) return;
+      if (job.key === key) {
+        // The same entry again under a new generation (a rollout retry writes one) while a passing
+        // failure waits for its retry: report the wait, not the old failure, so the server counts
+        // one failed attempt per real attempt instead of one per generation it writes.
+        if (job.retry) this.#set(name, { ...this.#serving(name), state: 'pending', target: entry.version });
+        return;
+      }
       job.abort.abort();
       await job.done;
     }
@@ -670,21 +678,26 @@ export class ModelManager implements DesiredStateApplier {
       const n = this.#retries.get(name) ?? 0;
       this.#retries.set(name, n + 1);
       const delay = this.config.retryMs * 2 ** Math.min(n, 4);
-      this.#startJob(name, key, async (signal) => {
-        await sleep(this.#timers, delay, signal);
-        if (signal.aborted) return;
-        // This job is the model's job while it runs, so the retry must not wait for itself.
-        this.#jobs.delete(name);
-        await this.#reconcile(name, entry);
-      });
+      this.#startJob(
+        name,
+        key,
+        async (signal) => {
+          await sleep(this.#timers, delay, signal);
+          if (signal.aborted) return;
+          // This job is the model's job while it runs, so the retry must not wait for itself.
+          this.#jobs.delete(name);
+          await this.#reconcile(name, entry);
+        },
+        { retry: true },
+      );
     }
   }
 
-  #startJob(name: string, key: string, run: (signal: AbortSignal) => Promise<void>): void {
+  #startJob(name: string, key: string, run: (signal: AbortSignal) => Promise<void>, opts: { retry?: boolean } = {}): void {
     const previous = this.#jobs.get(name);
     previous?.abort.abort();
     const abort = new AbortController();
-    const job: Job = { key, abort, done: Promise.resolve() };
+    const job: Job = { key, abort, done: Promise.resolve(), ...(opts.retry ? { retry: true } : {}) };
     job.done = (async () => {
       if (previous) await previous.done;
       try {

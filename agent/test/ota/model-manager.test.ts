@@ -64,6 +64,20 @@ describe('ModelManager: install funnel', () => {
   });
 });
 
+describe('ModelManager: retries', () => {
+  it('answers a new generation of the same entry with pending while a passing failure waits for its retry, so the failure is reported once', async () => {
+    const { server } = await setup();
+    const h = await harness(server);
+    const first = await h.manager.apply(desired({ nosuch: { version: '1.0.0' } }));
+    expect(first.nosuch).toMatchObject({ state: 'failed', error: 'FLT_OTA_UNKNOWN_MODEL' });
+    const failures = h.events.filter((e) => e.kind === 'ota.failed').length;
+    // A rollout retry: the server writes the same entry under a new generation at once.
+    const again = await h.manager.apply(desired({ nosuch: { version: '1.0.0' } }));
+    expect(again.nosuch).toMatchObject({ state: 'pending' });
+    expect(h.events.filter((e) => e.kind === 'ota.failed')).toHaveLength(failures);
+  });
+});
+
 describe('ModelManager: downloads', () => {
   it('resumes a cut download with Range and re-sends only the missing bytes', async () => {
     const { server, key } = await setup();
