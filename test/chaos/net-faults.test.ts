@@ -15,9 +15,9 @@ describe('network-fault cycles (CI subset)', () => {
     expect(report.totals.eventsAcked).toBeGreaterThan(0);
     expect(report.totals.eventsDelivered).toBe(report.totals.eventsProduced);
     expect(report.totals.rolloutsCreated).toBeGreaterThan(0);
-    // Every rollout finished: completed, or stopped by its own rules after a device used up its
-    // retries. The second still happens (docs/network-faults.md, "Findings": an agent's passing
-    // download failure is counted once per generation) and is listed in rolloutAborts.
-    expect(report.totals.rolloutsCompleted + report.totals.rolloutsAborted).toBe(report.totals.rolloutsCreated);
+    // Every rollout completed: a download that fails under a fault is retried by the agent and
+    // counted once per real attempt, so no device uses up its rollout's retries (docs/network-faults.md).
+    expect(report.rolloutAborts).toEqual([]);
+    expect(report.totals.rolloutsCompleted).toBe(report.totals.rolloutsCreated);
   }, 15 * 60_000);
 });
