@@ -4,9 +4,12 @@ import { join } from 'node:path';
 const SUFFIX = '.input';
 const TMP = '.tmp';
 
-/** Names stay safe whatever a request id holds: base64url of its UTF-8 bytes. */
-const fileOf = (requestId: string): string => `${Buffer.from(requestId, 'utf8').toString('base64url')}${SUFFIX}`;
-const idOf = (file: string): string => Buffer.from(file.slice(0, -SUFFIX.length), 'base64url').toString('utf8');
+/**
+ * `<sequence>-<base64url of the request id>.input`: names stay safe whatever a request id holds,
+ * and the sequence keeps the write order across restarts (file times tie within a millisecond).
+ */
+const fileOf = (seq: number, requestId: string): string => `${String(seq).padStart(12, '0')}-${Buffer.from(requestId, 'utf8').toString('base64url')}${SUFFIX}`;
+const NAME = /^(\d{12})-([A-Za-z0-9_-]*)\.input$/;
 
 /**
  * Durable spool of hard-example inputs too large for an MQTT event, one file per example, waiting
@@ -18,9 +21,10 @@ const idOf = (file: string): string => Buffer.from(file.slice(0, -SUFFIX.length)
 export class InputSpool {
   readonly dir: string;
   readonly maxBytes: number;
-  /** Request id → bytes, in the order the files were written (oldest upload first). */
-  readonly #files = new Map<string, number>();
+  /** Request id → its file and bytes, in the order the files were written (oldest upload first). */
+  readonly #files = new Map<string, { file: string; bytes: number }>();
   #bytes = 0;
+  #nextSeq = 1;
 
   private constructor(dir: string, maxBytes: number) {
     this.dir = dir;
@@ -31,19 +35,20 @@ export class InputSpool {
   static open(dir: string, opts: { maxBytes?: number } = {}): InputSpool {
     const spool = new InputSpool(dir, opts.maxBytes ?? 64 * 1024 * 1024);
     mkdirSync(dir, { recursive: true });
-    const found: Array<{ id: string; bytes: number; mtime: number }> = [];
+    const found: Array<{ id: string; file: string; bytes: number; seq: number }> = [];
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       if (name.endsWith(TMP)) {
         rmSync(path, { force: true });
-      } else if (name.endsWith(SUFFIX)) {
-        const st = statSync(path);
-        found.push({ id: idOf(name), bytes: st.size, mtime: st.mtimeMs });
+        continue;
       }
+      const m = NAME.exec(name);
+      if (m) found.push({ id: Buffer.from(m[2]!, 'base64url').toString('utf8'), file: name, bytes: statSync(path).size, seq: Number(m[1]) });
     }
-    for (const f of found.sort((a, b) => a.mtime - b.mtime)) {
-      spool.#files.set(f.id, f.bytes);
+    for (const f of found.sort((a, b) => a.seq - b.seq)) {
+      spool.#files.set(f.id, { file: f.file, bytes: f.bytes });
       spool.#bytes += f.bytes;
+      spool.#nextSeq = f.seq + 1;
     }
     return spool;
   }
@@ -66,7 +71,8 @@ export class InputSpool {
   put(requestId: string, data: Uint8Array): boolean {
     if (this.#files.has(requestId)) return true;
     if (this.#bytes + data.byteLength > this.maxBytes) return false;
-    const path = join(this.dir, fileOf(requestId));
+    const file = fileOf(this.#nextSeq++, requestId);
+    const path = join(this.dir, file);
     const tmp = `${path}${TMP}`;
     const fd = openSync(tmp, 'w');
     try {
@@ -77,16 +83,17 @@ export class InputSpool {
       closeSync(fd);
     }
     renameSync(tmp, path);
-    this.#files.set(requestId, data.byteLength);
+    this.#files.set(requestId, { file, bytes: data.byteLength });
     this.#bytes += data.byteLength;
     return true;
   }
 
   /** The stored bytes, or undefined when the input is gone. */
   read(requestId: string): Buffer | undefined {
-    if (!this.#files.has(requestId)) return undefined;
+    const entry = this.#files.get(requestId);
+    if (!entry) return undefined;
     try {
-      return readFileSync(join(this.dir, fileOf(requestId)));
+      return readFileSync(join(this.dir, entry.file));
     } catch {
       this.remove(requestId);
       return undefined;
@@ -95,10 +102,10 @@ export class InputSpool {
 
   /** Deletes an input once the server has it (or refused it for good). */
   remove(requestId: string): void {
-    const bytes = this.#files.get(requestId);
-    if (bytes === undefined) return;
-    rmSync(join(this.dir, fileOf(requestId)), { force: true });
+    const entry = this.#files.get(requestId);
+    if (entry === undefined) return;
+    rmSync(join(this.dir, entry.file), { force: true });
     this.#files.delete(requestId);
-    this.#bytes -= bytes;
+    this.#bytes -= entry.bytes;
   }
 }
