@@ -78,6 +78,9 @@ export class S3ArtifactStore implements ArtifactStore {
   readonly #partSize: number;
   readonly #singleCopyLimit: number;
   readonly #now: () => number;
+  /** Multipart uploads begun for staged keys, by key: lib-storage leaves one open when the sender
+   * is cut after the upload was begun but before its first part was sent, so `put` aborts it. */
+  readonly #begun = new Map<string, string>();
   #closed = false;
 
   private constructor(client: S3Client, opts: S3StoreOptions) {
@@ -88,6 +91,19 @@ export class S3ArtifactStore implements ArtifactStore {
     this.#partSize = Math.max(opts.partSizeBytes ?? 8 * MiB, 5 * MiB, Math.ceil(opts.maxArtifactBytes / MAX_PARTS));
     this.#singleCopyLimit = opts.singleCopyLimitBytes ?? SINGLE_COPY_LIMIT;
     this.#now = opts.now ?? Date.now;
+    const begun = this.#begun;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'CreateMultipartUploadCommand') {
+          const key = (args.input as { Key?: string }).Key;
+          const id = (out.output as { UploadId?: string }).UploadId;
+          if (key !== undefined && id !== undefined && key.startsWith(`${this.#prefix}tmp/`)) begun.set(key, id);
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'flotillaMultipartTracker' },
+    );
   }
 
   /** Connects and checks that the bucket answers with these credentials, so a misconfiguration fails at start. */
@@ -129,7 +145,13 @@ export class S3ArtifactStore implements ArtifactStore {
       leavePartsOnError: false,
     });
     try {
-      await this.#transfer(source, measure, upload);
+      await this.#transfer(source, measure, upload).catch(async (err: unknown) => {
+        const uploadId = this.#begun.get(tmpKey);
+        if (uploadId !== undefined) {
+          await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: tmpKey, UploadId: uploadId })).catch(() => undefined);
+        }
+        throw err;
+      });
       if (opts.expectedLength !== undefined && measure.bytes !== opts.expectedLength) {
         throw new FlotillaError('FLT_ARTIFACT_INCOMPLETE', `received ${measure.bytes} of ${opts.expectedLength} announced bytes`);
       }
@@ -144,6 +166,7 @@ export class S3ArtifactStore implements ArtifactStore {
       if ((await this.stat(sha256))?.length !== measure.bytes) await this.#copy(tmpKey, this.keyOf(sha256), measure.bytes);
       return { sha256, length: measure.bytes };
     } finally {
+      this.#begun.delete(tmpKey);
       await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tmpKey })).catch(() => undefined);
     }
   }

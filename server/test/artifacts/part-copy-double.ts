@@ -6,23 +6,31 @@
  * UploadPartCopy is carried out for real against s3rver (a ranged GetObject of the source, then an
  * UploadPart of exactly those bytes), after checking what S3 itself would refuse: a copy source
  * that is not `bucket/key`, a range that is not `bytes=start-end` or runs past the source. Every
- * call is recorded, and a chosen part can be made to fail the way S3 fails a request (HTTP 500).
+ * call is recorded (multipart creations, passed through, in `creates`), and a chosen part can be made to fail the way S3 fails a request (HTTP 500).
  */
 import { GetObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 
 export interface PartCopyDouble {
   calls: string[];
+  /** keys of the multipart uploads created (passed through to s3rver) */
+  creates: string[];
   /** The S3StoreOptions.configureClient hook. */
   install(client: S3Client): void;
 }
 
 export function partCopyDouble(opts: { failPart?: number } = {}): PartCopyDouble {
   const calls: string[] = [];
+  const creates: string[] = [];
   const install = (client: S3Client): void => {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const input = args.input as Record<string, unknown>;
+        if (context.commandName === 'CreateMultipartUploadCommand') {
+          const out = await next(args);
+          creates.push(String(input.Key));
+          return out;
+        }
         if (context.commandName === 'AbortMultipartUploadCommand') {
           calls.push(`abort ${String(input.Key)} ${String(input.UploadId)}`);
           return { output: { $metadata: { httpStatusCode: 204 } }, response: {} };
@@ -50,5 +58,5 @@ export function partCopyDouble(opts: { failPart?: number } = {}): PartCopyDouble
       { step: 'initialize', name: 'flotillaPartCopyDouble' },
     );
   };
-  return { calls, install };
+  return { calls, creates, install };
 }

@@ -22,8 +22,8 @@ describe('artifact store configuration', () => {
     expect(resolveConfig({}).artifacts).toEqual({ store: 'disk' });
   });
 
-  it('fills the S3 defaults: proxy downloads, 300 s presigned URLs, virtual-host addressing, no prefix', () => {
-    expect(resolveConfig({ artifacts: s3 }).artifacts).toEqual({ ...s3, region: 'us-east-1', forcePathStyle: false, prefix: '', downloads: 'proxy', presignTtlSec: 300 });
+  it('fills the S3 defaults: proxy downloads, 300 s presigned URLs, virtual-host addressing, no prefix, 8 MiB parts, single copies up to 5 GiB', () => {
+    expect(resolveConfig({ artifacts: s3 }).artifacts).toEqual({ ...s3, region: 'us-east-1', forcePathStyle: false, prefix: '', downloads: 'proxy', presignTtlSec: 300, partSizeMiB: 8, singleCopyLimitMiB: 5120 });
   });
 
   it('refuses an S3 store without a bucket or secret, with unknown keys, or with a bad endpoint or lifetime', () => {
