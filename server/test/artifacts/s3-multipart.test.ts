@@ -1,29 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlotillaError } from '@flotilla/protocol';
 import { S3ArtifactStore, type S3StoreOptions } from '../../src/artifacts/s3-store.ts';
+import { MiB, chunked, cutOff, sha } from './upload-streams.ts';
 import { ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, startLocalS3, type LocalS3 } from './local-s3.ts';
 import { partCopyDouble } from './part-copy-double.ts';
 
-const MiB = 1024 * 1024;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const chunked = (b: Buffer, size = 256 * 1024) => Readable.from(Array.from({ length: Math.ceil(b.length / size) }, (_, i) => b.subarray(i * size, (i + 1) * size)));
 
-/** Yields `bytes` in 64 KiB chunks, then fails the way a dropped client connection does. */
-function cutOff(bytes: Buffer): Readable {
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (offset >= bytes.length) {
-        this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-        return;
-      }
-      this.push(bytes.subarray(offset, offset + 64 * 1024));
-      offset += 64 * 1024;
-    },
-  });
-}
 
 // The 5 GiB limits of a single PUT and a single CopyObject, lowered to a few MiB so that the
 // multipart paths run against the local S3 server in seconds.

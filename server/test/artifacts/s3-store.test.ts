@@ -1,29 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { FlotillaError } from '@flotilla/protocol';
 import { S3ArtifactStore, type S3StoreOptions } from '../../src/artifacts/s3-store.ts';
+import { MiB, cutOff, sha } from './upload-streams.ts';
 import { ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, startLocalS3, type LocalS3 } from './local-s3.ts';
 
-const MiB = 1024 * 1024;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** Yields `bytes` in 64 KiB chunks, then fails the way a dropped client connection does. */
-function cutOff(bytes: Buffer): Readable {
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (offset >= bytes.length) {
-        this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-        return;
-      }
-      this.push(bytes.subarray(offset, offset + 64 * 1024));
-      offset += 64 * 1024;
-    },
-  });
-}
 
 async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   const err = await p.then(
