@@ -139,17 +139,23 @@ export class SimDevice {
 }
 
 /** Connects like the agent: resolves once subscribed and its retained `online` status is acknowledged. */
-export function connectDevice(mqttUrl: string, d: EnrolledDevice, ledger: AckLedger): Promise<SimDevice> {
+export function connectDevice(
+  mqttUrl: string,
+  d: EnrolledDevice,
+  ledger: AckLedger,
+  opts: { localAddress?: string; connectTimeoutMs?: number } = {},
+): Promise<SimDevice> {
   const { hostname, port } = new URL(mqttUrl);
+  const source = opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {};
   // mqtt.js has no TCP_NODELAY option; without it every QoS 1 round trip waits on delayed ACKs.
-  const client = new MqttClient(() => createConnection({ host: hostname, port: Number(port) }).setNoDelay(true), {
+  const client = new MqttClient(() => createConnection({ host: hostname, port: Number(port), ...source }).setNoDelay(true), {
     clientId: d.id,
     username: d.id,
     password: d.credential,
     clean: false,
     keepalive: 600,
     reconnectPeriod: 0,
-    connectTimeout: 120_000,
+    connectTimeout: opts.connectTimeoutMs ?? 120_000,
     will: { topic: deviceTopic(d.id, 'status'), payload: encodeMessage('status', { state: 'offline' }).payload, qos: 1, retain: true },
   });
   const device = new SimDevice(d.id, client, ledger);
