@@ -1,6 +1,7 @@
 /**
  * pnpm bench:broker [-- --quick] [-- --devices N] [--rate R --seconds S --concurrency C --reps K]
  *   [--enroll-budget S | --enroll-budget-per-device-ms M] [--mode embedded|external]
+ *   [--seed-over N --seed-tail T]
  *
  * The control server with its embedded aedes broker against the same server in external mode over
  * a real mosquitto (dynamic security, provisioner `mosquitto-dynsec`), in one run, at 1,000 and
@@ -8,7 +9,10 @@
  * on a fresh server process (and a fresh mosquitto):
  *
  *   enroll     N devices over REST; in external mode each enrollment writes the device's broker
- *              account and role into dynsec before it answers, so this is the provisioning time
+ *              account and role into dynsec before it answers, so this is the provisioning time.
+ *              External fleets over --seed-over (default 2,000): all but the last --seed-tail
+ *              (default 200) accounts are seeded into the dynsec file before mosquitto starts
+ *              (see SEED_OVER below), and the tail's enrollment is what is timed
  *   connect    all N devices the way the agent connects (persistent session, last will, three
  *              subscriptions, retained `online` status acknowledged): time and connects/s
  *   memory     growth per connected device: the server's RSS after a full GC (embedded), the
@@ -24,13 +28,14 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_PASSWORD, ADMIN_USER, mosquittoPaths, startMosquitto } from '../test/external-broker/mosquitto.ts';
 import { median, numberArg, pool } from './bench-kit.ts';
-import { AckLedger, connectDevice, enrollDevices, type Endpoints, type SimDevice } from './broker/fleet-sim.ts';
+import { seedDynsecAccounts } from './broker/dynsec-seed.ts';
+import { AckLedger, connectDevice, enrollDevices, type EnrolledDevice, type Endpoints, type SimDevice } from './broker/fleet-sim.ts';
 import { childPidByName, rssOf } from './broker/proc-memory.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,6 +62,15 @@ const ENROLL_BUDGET_PER_DEVICE_MS = numberArg('enroll-budget-per-device-ms', 30)
 const enrollBudgetS = (n: number): number => ENROLL_BUDGET_FIXED_S ?? Math.max(60, Math.ceil((n * ENROLL_BUDGET_PER_DEVICE_MS) / 1000));
 /** How long to wait for the last acks after the offered load stops. */
 const DRAIN_MS = 15_000;
+/**
+ * External mode, fleets larger than this: all but the last SEED_TAIL devices are enrolled through a
+ * server in embedded mode on the same data folder and their broker accounts written into the dynsec
+ * file before mosquitto starts (broker/dynsec-seed.ts); then the external server continues from that
+ * folder and the last SEED_TAIL devices enroll through the dynsec provisioner, which measures
+ * enrollment with the accounts already there. `--seed-over 0` seeds every size, a large value none.
+ */
+const SEED_OVER = numberArg('seed-over', 2000);
+const SEED_TAIL = numberArg('seed-tail', 200);
 const FANOUT_DEADLINE_MS = 180_000;
 const MODEL = 'digits';
 
@@ -67,9 +81,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, digits = 0) => +x.toFixed(digits);
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
-function startServer(mode: Mode, brokerUrl?: string): Promise<{ child: ChildProcess; info: Ready }> {
+/** `keep`: a data folder the process uses and leaves behind, and the admin token it keeps across restarts. */
+function startServer(mode: Mode, brokerUrl?: string, keep?: { dataDir: string; adminToken: string }): Promise<{ child: ChildProcess; info: Ready }> {
   const args = mode === 'external' ? ['external', brokerUrl!, ADMIN_USER, ADMIN_PASSWORD] : ['embedded'];
-  const child = fork(join(here, 'broker', 'server-host.ts'), args, { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const env = keep ? { ...process.env, FLT_BENCH_DATA_DIR: keep.dataDir, FLT_BENCH_ADMIN_TOKEN: keep.adminToken } : process.env;
+  const child = fork(join(here, 'broker', 'server-host.ts'), args, { env, execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   // A send to a server that died is reported as a failed run, not an unhandled 'error' event.
   child.on('error', (err) => console.error(`[${mode}] server process: ${String(err)}`));
   return new Promise((resolve, reject) => {
@@ -198,24 +214,57 @@ async function runOnce(mode: Mode, n: number, rep: number, enrollProgress: Array
   try {
     let mosquittoPid: number | null = null;
     let brokerUrl: string | undefined;
-    if (mode === 'external') {
+    let mosqRssEmpty = 0;
+    const seeded = mode === 'external' && n > SEED_OVER && n > SEED_TAIL;
+    const version = `1.0.${rep}`;
+    const prefix = `bench-${mode}-${n}-${rep}`;
+    let bulk: EnrolledDevice[] = [];
+    let bulkMs = 0;
+    let keep: { dataDir: string; adminToken: string } | undefined;
+    if (seeded) {
+      keep = { dataDir: mkdtempSync(join(tmpdir(), 'flt-bench-broker-seed-')), adminToken: `flta_${randomBytes(24).toString('hex')}` };
+      const dir = keep.dataDir;
+      stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+      // The fleet's first n - SEED_TAIL devices: enrolled (and the release published) on the same
+      // data folder, then their accounts written into dynsec in one go.
+      const host = await startServer('embedded', undefined, keep);
+      try {
+        await publishRelease(host.info, version);
+        const b0 = performance.now();
+        bulk = (await enrollDevices(host.info, `${prefix}-seeded`, n - SEED_TAIL, CONCURRENCY)).devices;
+        bulkMs = performance.now() - b0;
+      } finally {
+        await stopServer(host.child);
+      }
+      // An empty mosquitto's RSS, for the growth from empty that the unseeded runs report.
+      const emptyStops: Array<() => Promise<void>> = [];
+      await startMosquitto((fn) => emptyStops.push(fn));
+      mosqRssEmpty = rssOf(childPidByName('mosquitto'));
+      for (const stop of emptyStops) await stop();
+      const m = await startMosquitto((fn) => stops.push(fn), { seed: (file) => seedDynsecAccounts(file, bulk) });
+      brokerUrl = m.url;
+      mosquittoPid = childPidByName('mosquitto');
+      log(mode, n, `seeded ${bulk.length} accounts (enrolled in ${round(bulkMs)} ms through an embedded server on the same data folder); mosquitto RSS ${round(rssOf(mosquittoPid) / 2 ** 20, 1)} MiB`);
+    } else if (mode === 'external') {
       const m = await startMosquitto((fn) => stops.push(fn));
       brokerUrl = m.url;
       mosquittoPid = childPidByName('mosquitto');
     }
-    const started = await startServer(mode, brokerUrl);
+    const started = await startServer(mode, brokerUrl, keep);
     child = started.child;
     const info = started.info;
-    const version = `1.0.${rep}`;
-    await publishRelease(info, version);
-    const mosqRssEmpty = mosquittoPid ? rssOf(mosquittoPid) : 0;
+    if (!seeded) {
+      await publishRelease(info, version);
+      mosqRssEmpty = mosquittoPid ? rssOf(mosquittoPid) : 0;
+    }
 
     const t0 = performance.now();
-    const enrollment = await enrollDevices(info, `bench-${mode}-${n}-${rep}`, n, CONCURRENCY, t0 + enrollBudgetS(n) * 1000, enrollProgress);
+    const toEnroll = n - bulk.length;
+    const enrollment = await enrollDevices(info, prefix, toEnroll, CONCURRENCY, t0 + enrollBudgetS(toEnroll) * 1000, enrollProgress);
     const enrollMs = performance.now() - t0;
-    const enrolled = enrollment.devices;
+    const enrolled = [...bulk, ...enrollment.devices];
     const count = enrolled.length;
-    log(mode, n, `enrolled ${count} of ${n} in ${round(enrollMs)} ms${enrollment.cutShort ? ` (stopped by the ${enrollBudgetS(n)} s budget)` : ''}`);
+    log(mode, n, `enrolled ${enrollment.devices.length} of ${toEnroll} in ${round(enrollMs)} ms${bulk.length ? ` after ${bulk.length} seeded accounts` : ''}${enrollment.cutShort ? ` (stopped by the ${enrollBudgetS(toEnroll)} s budget)` : ''}`);
 
     const before = await serverMemory(child);
     const mosqBefore = mosquittoPid ? rssOf(mosquittoPid) : 0;
@@ -245,7 +294,10 @@ async function runOnce(mode: Mode, n: number, rep: number, enrollProgress: Array
       /** devices enrolled within the budget: every later phase ran with this many */
       devicesEnrolled: count,
       rep,
-      enroll: { ms: round(enrollMs), perSec: round((count / enrollMs) * 1000), cutShort: enrollment.cutShort, progress: enrollment.progress },
+      /** seeded runs: the enrollments after the seeded accounts, through the provisioner */
+      enroll: { devices: enrollment.devices.length, ms: round(enrollMs), perSec: round((enrollment.devices.length / enrollMs) * 1000), cutShort: enrollment.cutShort, progress: enrollment.progress },
+      /** accounts written into dynsec before mosquitto started (devices enrolled through an embedded server first) */
+      seeded: seeded ? { accounts: bulk.length, enrollMs: round(bulkMs) } : null,
       connect: { ms: round(connectMs), perSec: round((count / connectMs) * 1000) },
       memoryPerDeviceKB: {
         /** embedded: the server's RSS growth at connect; external: that plus mosquitto's growth from empty (accounts + sessions) */
@@ -292,6 +344,7 @@ function summarize(runs: Run[]) {
   const m = (f: (r: Run) => number) => round(median(runs.map(f)), 2);
   return {
     devicesEnrolled: m((r) => r.devicesEnrolled),
+    seededAccounts: m((r) => r.seeded?.accounts ?? 0),
     enrollMs: m((r) => r.enroll.ms),
     enrollPerSec: m((r) => r.enroll.perSec),
     connectMs: m((r) => r.connect.ms),
@@ -337,7 +390,7 @@ const bySize = SIZES.map((n) => {
   const sameCount = embedded.devicesEnrolled === external.devicesEnrolled;
   const ratio = Object.fromEntries(
     (Object.keys(embedded) as Array<keyof typeof embedded>)
-      .filter((k) => k !== 'devicesEnrolled' && k !== 'ingestUnacked' && (sameCount || k === 'enrollPerSec'))
+      .filter((k) => k !== 'devicesEnrolled' && k !== 'seededAccounts' && k !== 'ingestUnacked' && (sameCount || k === 'enrollPerSec'))
       .map((k) => [k, embedded[k] === 0 ? null : round(external[k] / embedded[k], 2)]),
   );
   return { devices: n, sameDeviceCount: sameCount, embedded, external, ratioExternalOverEmbedded: ratio };
@@ -348,7 +401,7 @@ const result = {
   startedAt,
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemGiB: round(totalmem() / 2 ** 30), loadavgAtStart: loadStart, loadavgAtEnd: loadavg().map((x) => round(x, 2)) },
   versions: versions(),
-  params: { sizes: SIZES, enrollBudgetS: Object.fromEntries(SIZES.map((n) => [n, enrollBudgetS(n)])), reps: REPS, offeredEventsPerSec: RATE, seconds: SECONDS, concurrency: CONCURRENCY, drainMs: DRAIN_MS, fanout: 'one rollout, single 100 % stage, bake 0' },
+  params: { sizes: SIZES, enrollBudgetS: Object.fromEntries(SIZES.map((n) => [n, enrollBudgetS(n)])), reps: REPS, offeredEventsPerSec: RATE, seconds: SECONDS, concurrency: CONCURRENCY, drainMs: DRAIN_MS, seedOver: SEED_OVER, seedTail: SEED_TAIL, fanout: 'one rollout, single 100 % stage, bake 0' },
   summary: bySize,
   runs,
   failures,

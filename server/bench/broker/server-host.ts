@@ -5,6 +5,10 @@
  * The dynsec timeout is raised to 60 s (the configuration's maximum): with a hundred enrollments in flight and thousands of
  * accounts, mosquitto's answers queue behind its file rewrites for longer than the default.
  *
+ * FLT_BENCH_DATA_DIR names a data folder to use and keep (a later server process continues from it,
+ * as the seeded 10,000-device external run does); FLT_BENCH_ADMIN_TOKEN fixes the admin token
+ * across such restarts. Without them: a fresh folder, removed on exit, and the bootstrap token.
+ *
  * IPC: sends `{ ready, http, mqtt, adminToken, enrollmentToken, memory }` once listening; answers
  * `{ cmd: 'mem' }` with memory after a full GC and `{ cmd: 'exit' }` by closing and exiting.
  */
@@ -29,10 +33,13 @@ const broker: ServerConfigInput['broker'] =
     ? { mode: 'external', url: process.argv[3]!, username: process.argv[4]!, password: process.argv[5]!, provisioner: 'mosquitto-dynsec', requestTimeoutMs: 60_000 }
     : { mode: 'embedded' };
 
-const dataDir = mkdtempSync(join(tmpdir(), 'flt-bench-broker-'));
+const keepDataDir = process.env.FLT_BENCH_DATA_DIR;
+const dataDir = keepDataDir ?? mkdtempSync(join(tmpdir(), 'flt-bench-broker-'));
+const adminToken = process.env.FLT_BENCH_ADMIN_TOKEN;
 const enrollmentToken = 'flte_bench-enrollment-token-0123456789';
 const server = await buildServer({
   dataDir,
+  ...(adminToken ? { adminToken } : {}),
   logLevel: 'warn',
   autoAccept: true,
   enrollmentToken,
@@ -41,12 +48,12 @@ const server = await buildServer({
   broker,
 });
 const addr = await server.listen();
-process.send!({ ready: true, http: addr.http, mqtt: addr.mqtt, adminToken: server.bootstrap.adminToken, enrollmentToken, memory: memory() });
+process.send!({ ready: true, http: addr.http, mqtt: addr.mqtt, adminToken: adminToken ?? server.bootstrap.adminToken, enrollmentToken, memory: memory() });
 process.on('message', (msg: { cmd: string }) => {
   if (msg.cmd === 'mem') process.send!({ memory: memory() });
   if (msg.cmd === 'exit') {
     void server.close().finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keepDataDir) rmSync(dataDir, { recursive: true, force: true });
       process.exit(0);
     });
   }

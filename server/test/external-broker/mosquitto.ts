@@ -56,14 +56,20 @@ function freePort(): Promise<number> {
   });
 }
 
+export interface MosquittoOptions {
+  /** Called with the initialised dynsec file before mosquitto reads it (the broker bench seeds accounts here). */
+  seed?: (dynsecFile: string) => void;
+}
+
 /** `cleanup` registers the stop (default: when the calling test finishes; pass afterAll's for a shared one). */
-export async function startMosquitto(cleanup: (fn: () => Promise<void>) => void = onTestFinished): Promise<Mosquitto> {
+export async function startMosquitto(cleanup: (fn: () => Promise<void>) => void = onTestFinished, opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const { bin, ctrl, plugin } = mosquittoPaths();
   const dir = mkdtempSync(join(tmpdir(), 'flt-mosquitto-'));
   // mosquitto started as root drops to its own user, which must still read the files here.
   chmodSync(dir, 0o755);
   const dynsecFile = join(dir, 'dynamic-security.json');
   execFileSync(ctrl, ['dynsec', 'init', dynsecFile, ADMIN_USER, ADMIN_PASSWORD], { stdio: 'pipe' });
+  opts.seed?.(dynsecFile);
   chmodSync(dynsecFile, 0o666);
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
