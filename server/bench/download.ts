@@ -100,9 +100,12 @@ async function json(url: string, method: string, body?: unknown, headers: Record
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
+type Client = 'agent' | 'curl' | 'curl+sync' | 'agent-tmpfs' | 'curl-tmpfs';
+const CLIENTS: Client[] = ['agent', 'curl', 'curl+sync', 'agent-tmpfs', 'curl-tmpfs'];
+
 interface Rep {
   rep: number;
-  client: 'agent' | 'curl';
+  client: Client;
   ms: number;
   mbPerSec: number;
   /** This process's event-loop delay during the repetition, ms. */
@@ -116,6 +119,7 @@ async function main(): Promise<void> {
   const REPS = Number(process.env.BENCH_REPS ?? 7);
   const size = MB * 1024 * 1024;
   const work = mkdtempSync(join(tmpdir(), 'flt-bench-dl-client-'));
+  const tmpfs = mkdtempSync(join(process.env.BENCH_TMPFS ?? '/dev/shm', 'flt-bench-dl-'));
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T>(key: string, cmd?: string) =>
     new Promise<T>((resolve) => {
@@ -167,26 +171,34 @@ async function main(): Promise<void> {
         timers: systemTimers,
         ...extra,
       });
-    const viaCurl = (out: string) =>
+    const run = (cmd: string, args: string[]) =>
       new Promise<void>((resolve, reject) => {
-        const p = spawn('curl', ['-s', '-o', out, '-H', `authorization: ${authHeader}`, url], { stdio: 'ignore' });
+        const p = spawn(cmd, args, { stdio: 'ignore' });
         p.on('error', reject);
-        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`curl exited ${code}`))));
+        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`))));
       });
+    const viaCurl = (out: string) => run('curl', ['-s', '-o', out, '-H', `authorization: ${authHeader}`, url]);
+    const via = async (client: Client, out: string): Promise<void> => {
+      if (client === 'agent' || client === 'agent-tmpfs') await viaAgent(out);
+      else await viaCurl(out);
+      if (client === 'curl+sync') await run('sync', ['-d', out]);
+    };
 
     // Warm-up of both paths (page cache, connection pool, JIT), not recorded.
     await viaAgent(join(work, 'warm-u'));
     await viaCurl(join(work, 'warm-c'));
+    rmSync(join(work, 'warm-u'));
+    rmSync(join(work, 'warm-c'));
     const reps: Rep[] = [];
     for (let r = 0; r < REPS; r++) {
-      // Alternate who goes first so neither always runs on a warmer machine.
-      const order: Array<'agent' | 'curl'> = r % 2 === 0 ? ['agent', 'curl'] : ['curl', 'agent'];
+      // Rotate who goes first so no client always runs on a warmer machine.
+      const order = CLIENTS.map((_, i) => CLIENTS[(i + r) % CLIENTS.length]!);
       for (const client of order) {
-        const out = join(work, `${client}-${r}`);
+        const out = join(client.endsWith('-tmpfs') ? tmpfs : work, `${client}-${r}`);
         const lag = monitorEventLoopDelay({ resolution: 1 });
         lag.enable();
         const t0 = performance.now();
-        await (client === 'agent' ? viaAgent(out) : viaCurl(out));
+        await via(client, out);
         const ms = performance.now() - t0;
         lag.disable();
         if (statSync(out).size !== size) throw new Error(`${client} wrote ${statSync(out).size} bytes`);
@@ -236,11 +248,12 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ resume: entry }));
     }
 
-    const of = (c: 'agent' | 'curl') => reps.filter((x) => x.client === c);
-    const agentMBs = median(of('agent').map((x) => x.mbPerSec));
-    const curlMBs = median(of('curl').map((x) => x.mbPerSec));
+    const of = (c: Client) => reps.filter((x) => x.client === c);
+    const mbps = (c: Client) => median(of(c).map((x) => x.mbPerSec));
+    const agentMBs = mbps('agent');
+    const curlMBs = mbps('curl');
     const resumeExtraPct = median(resumes.map((x) => x.extraPct));
-    const lagOf = (c: 'agent' | 'curl') => ({ maxMs: Math.max(...of(c).map((x) => x.loopLagMaxMs)), medianMaxMs: median(of(c).map((x) => x.loopLagMaxMs)), medianP99Ms: median(of(c).map((x) => x.loopLagP99Ms)) });
+    const lagOf = (c: Client) => ({ maxMs: Math.max(...of(c).map((x) => x.loopLagMaxMs)), medianMaxMs: median(of(c).map((x) => x.loopLagMaxMs)), medianP99Ms: median(of(c).map((x) => x.loopLagP99Ms)) });
     const pkg = (name: string) => (JSON.parse(readFileSync(join(here, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
     const out = {
       bench: 'download',
@@ -251,10 +264,20 @@ async function main(): Promise<void> {
       upload: { ms: +uploadMs.toFixed(1), mbPerSec: +(MB / (uploadMs / 1000)).toFixed(1) },
       reps,
       resumes,
-      medians: { agentMBps: agentMBs, curlMBps: curlMBs, resumeExtraPct },
+      medians: { agentMBps: agentMBs, curlMBps: curlMBs, curlSyncMBps: mbps('curl+sync'), agentTmpfsMBps: mbps('agent-tmpfs'), curlTmpfsMBps: mbps('curl-tmpfs'), resumeExtraPct },
       // curl runs in its own process: its figures are this loop idle, the machine's floor.
-      eventLoopLag: { agent: lagOf('agent'), curlIdleLoop: lagOf('curl') },
-      ratios: { agentVsCurl: +(agentMBs / curlMBs).toFixed(3), targetAgentVsCurl: 0.9, resumeExtraPct, targetResumeExtraPct: 5 },
+      eventLoopLag: { agent: lagOf('agent'), agentTmpfs: lagOf('agent-tmpfs'), curlIdleLoop: lagOf('curl') },
+      ratios: {
+        /** the agent's durable download against curl leaving its bytes in the page cache */
+        agentVsCurl: +(agentMBs / curlMBs).toFixed(3),
+        /** the same job on both sides: bytes durable on disk */
+        agentVsCurlSync: +(agentMBs / mbps('curl+sync')).toFixed(3),
+        /** the download path alone: both into tmpfs */
+        agentVsCurlTmpfs: +(mbps('agent-tmpfs') / mbps('curl-tmpfs')).toFixed(3),
+        targetAgentVsCurl: 0.9,
+        resumeExtraPct,
+        targetResumeExtraPct: 5,
+      },
     };
     const file = join(here, '..', '..', 'bench-results', 'download.json');
     mkdirSync(dirname(file), { recursive: true });
@@ -265,6 +288,7 @@ async function main(): Promise<void> {
     child.send({ cmd: 'exit' });
     await new Promise((r) => child.once('exit', r));
     rmSync(work, { recursive: true, force: true });
+    rmSync(tmpfs, { recursive: true, force: true });
   }
 }
 
