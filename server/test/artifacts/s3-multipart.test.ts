@@ -6,8 +6,6 @@ import { MiB, chunked, cutOff, sha } from './upload-streams.ts';
 import { ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, startLocalS3, type LocalS3 } from './local-s3.ts';
 import { partCopyDouble } from './part-copy-double.ts';
 
-
-
 // The 5 GiB limits of a single PUT and a single CopyObject, lowered to a few MiB so that the
 // multipart paths run against the local S3 server in seconds.
 describe('S3 artifact store past the single-request limits (thresholds lowered)', () => {

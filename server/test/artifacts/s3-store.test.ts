@@ -8,8 +8,6 @@ import { S3ArtifactStore, type S3StoreOptions } from '../../src/artifacts/s3-sto
 import { MiB, cutOff, sha } from './upload-streams.ts';
 import { ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, startLocalS3, type LocalS3 } from './local-s3.ts';
 
-
-
 async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   const err = await p.then(
     () => null,
