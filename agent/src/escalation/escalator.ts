@@ -125,6 +125,13 @@ export class Escalator implements LocalInference {
     return this.#local.status();
   }
 
+  /** A model under an escalation policy may wait on the cloud; otherwise the local side decides. */
+  cancellable(model: string): boolean {
+    const cfg = this.#config.get(model);
+    if (cfg && cfg.policy.mode !== 'always-local') return true;
+    return this.#local.cancellable?.(model) ?? true;
+  }
+
   stats(): EscalatorStats {
     return { ...this.#stats, answered: { ...this.#stats.answered } };
   }

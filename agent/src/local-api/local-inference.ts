@@ -12,6 +12,14 @@ export interface LocalInference {
     opts?: { version?: string; outputs?: readonly string[]; signal?: AbortSignal; transferInputs?: boolean; stickyKey?: (name: string) => string | undefined },
   ): Promise<LocalInferResult>;
   status(): readonly LocalModelStatus[];
+  /**
+   * Whether a request to `model` can still be called off once `infer` has it: true when it may
+   * wait on the network (a cloud escalation, a sidecar server). The HTTP API ties a client's
+   * hang-up to an AbortSignal only then, since making one costs about 6 µs on Node 20 (a tenth of
+   * a small model's whole request) and a request already in an onnxruntime worker cannot be
+   * recalled. Absent: always.
+   */
+  cancellable?(model: string): boolean;
 }
 
 export interface LocalInferResult {

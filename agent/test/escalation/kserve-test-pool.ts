@@ -79,7 +79,7 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
 }
 
 /** A TCP server that accepts connections and never answers: a cloud endpoint gone silent. */
-export async function startBlackhole(): Promise<{ url: string; connections: () => number; close(): Promise<void> }> {
+export async function startBlackhole(): Promise<{ url: string; connections: () => number; open: () => number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const server = createTcpServer((s) => {
@@ -95,6 +95,8 @@ export async function startBlackhole(): Promise<{ url: string; connections: () =
   return {
     url: `http://127.0.0.1:${port}`,
     connections: () => accepted,
+    /** Connections accepted and not yet closed by the caller. */
+    open: () => sockets.size,
     close: () =>
       (closing ??= new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

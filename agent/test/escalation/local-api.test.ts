@@ -2,7 +2,9 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EscalationMetrics } from '../../src/escalation/escalation-metrics.ts';
 import type { Tensor } from '../../src/inference/types.ts';
+import { connect } from 'node:net';
 import { buildLocalApi } from '../../src/local-api/build-local-api.ts';
+import { startLocalApi } from '../../src/local-api/start-local-api.ts';
 import { CLOUD_ANSWER, makeEscalator } from './fixtures.ts';
 import { startBlackhole, startTestPool } from './kserve-test-pool.ts';
 
@@ -59,5 +61,21 @@ describe('local KServe API through the escalator', () => {
     const res = await app.inject({ method: 'POST', url: '/v2/models/digits/infer', payload: body(0.4) });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ parameters: { flotilla_answered_by: 'edge-fallback', flotilla_error: 'FLT_ESCALATION_BUDGET_EXCEEDED' } });
+  });
+
+  it('calls off the cloud call of a request whose client hangs up before the answer', async () => {
+    const hole = await startBlackhole();
+    cleanups.push(() => hole.close());
+    // A budget far longer than the test: only the hang-up can end the cloud call this soon.
+    const { escalator } = makeEscalator({ maxProbBelow: 0.8, budgetMs: 60_000 }, [{ pool: 'silent', endpoints: [hole.url] }]);
+    const api = await startLocalApi({ inference: escalator, port: 0 });
+    cleanups.push(() => api.close());
+    const { port } = new URL(api.url);
+    const client = connect({ host: '127.0.0.1', port: Number(port) });
+    const payload = JSON.stringify(body(0.4));
+    client.write(`POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n${payload}`);
+    await expect.poll(() => hole.open(), { timeout: 5000 }).toBe(1);
+    client.destroy();
+    await expect.poll(() => hole.open(), { timeout: 5000 }).toBe(0);
   });
 });

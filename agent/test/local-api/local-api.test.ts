@@ -159,6 +159,29 @@ describe('inference', () => {
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ code: 'FLT_INFER_UNKNOWN_MODEL' });
   });
+
+  it('ties a hang-up signal only to requests that can still be called off', async () => {
+    // An onnxruntime model answers from a worker that cannot be recalled: no signal to make.
+    expect(service.cancellable('tiny-mlp')).toBe(false);
+    const signals: Array<AbortSignal | undefined> = [];
+    const spy = (cancellable: LocalInference['cancellable']): LocalInference => ({
+      infer: (model, inputs, opts) => {
+        signals.push(opts?.signal);
+        return service.infer(model, inputs, opts);
+      },
+      status: () => service.status(),
+      ...(cancellable && { cancellable }),
+    });
+    for (const inference of [spy((m) => service.cancellable(m)), spy(undefined)]) {
+      const api = buildLocalApi({ inference });
+      const res = await api.inject({ method: 'POST', url: '/v2/models/tiny-mlp/infer', payload: jsonInfer() });
+      expect(res.statusCode).toBe(200);
+      await api.close();
+    }
+    // A LocalInference that does not say gets a signal: a hang-up may matter to it.
+    expect(signals[0]).toBeUndefined();
+    expect(signals[1]).toBeInstanceOf(AbortSignal);
+  });
 });
 
 describe('bad bodies', () => {

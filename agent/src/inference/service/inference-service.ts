@@ -391,6 +391,17 @@ export class InferenceService {
     }));
   }
 
+  /**
+   * Whether a request to `model` can be called off after `infer` takes it: only one a sidecar
+   * server may answer (an HTTP call). An onnxruntime request is checked once before it goes to a
+   * worker, in the same tick, and cannot be recalled from there.
+   */
+  cancellable(model: string): boolean {
+    const host = this.hosts.get(model);
+    if (!host) return false;
+    return [host.activeModel, host.stagedModel, host.previousModel].some((m) => m !== undefined && (this.backendOf.get(m)?.kind ?? 'onnxruntime') !== 'onnxruntime');
+  }
+
   /** Stops taking requests, lets in-flight ones finish (bounded by closeTimeoutMs), unloads everything. Safe to call twice. */
   close(): Promise<void> {
     this.closing ??= this.doClose();

@@ -27,19 +27,20 @@ export function inferRoutes(app: FastifyInstance, inference: LocalInference, lim
       }
       outputs = request.outputs.map((o) => o.name);
     }
-    // A client that hangs up before its answer should not keep a worker busy. (The response's
-    // 'close' is the one that means the connection went away; the request's fires after its body.)
-    const controller = new AbortController();
+    // A client that hangs up before its answer should not keep a cloud call or a sidecar busy.
+    // (The response's 'close' is the one that means the connection went away; the request's fires
+    // after its body.) Requests that cannot be called off once taken skip the signal's cost.
+    const controller = inference.cancellable?.(name) === false ? undefined : new AbortController();
     const onClose = () => {
-      if (!reply.raw.writableEnded) controller.abort();
+      if (!reply.raw.writableEnded) controller?.abort();
     };
-    reply.raw.once('close', onClose);
+    if (controller) reply.raw.once('close', onClose);
     try {
       // The decoded tensors are fresh arrays owned by this request, so they may move to a worker.
       const result = await inference.infer(name, request.inputs, {
         ...(version !== undefined && { version }),
         ...(outputs && { outputs }),
-        signal: controller.signal,
+        ...(controller && { signal: controller.signal }),
         transferInputs: true,
         // An A/B split's sticky key: the header of that name, else the request parameter.
         stickyKey: (field) => {
@@ -60,7 +61,7 @@ export function inferRoutes(app: FastifyInstance, inference: LocalInference, lim
       const out = encoded.body;
       return reply.send(typeof out === 'string' ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength));
     } finally {
-      reply.raw.off('close', onClose);
+      if (controller) reply.raw.off('close', onClose);
     }
   };
   app.post<{ Params: InferParams }>('/v2/models/:name/infer', handler);
