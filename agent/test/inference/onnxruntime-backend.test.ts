@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { compareToGolden, writeCorruptedModel, type EvalSet } from '@flotilla/modelkit';
 import { FlotillaError } from '@flotilla/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OnnxLoadedModel } from '../../src/inference/onnx/onnx-loaded-model.ts';
 import { OnnxRuntimeBackend } from '../../src/inference/onnx/onnxruntime-backend.ts';
 import type { LoadedModel, Tensor } from '../../src/inference/types.ts';
 import { buildFixtures, floatInput, goldenInput, type BuiltModels } from './model-fixtures.ts';
@@ -89,6 +90,35 @@ describe('OnnxRuntimeBackend', () => {
     } finally {
       await lane.unload();
       await posted.close();
+    }
+  });
+
+  it('runs the native session directly by default, with the same answers as the public session class', async () => {
+    const direct = await backend.load(models.spec('mnist-edge-int8'));
+    const viaPublic = new OnnxRuntimeBackend({ directRun: false });
+    try {
+      const reference = await viaPublic.load(models.spec('mnist-edge-int8'));
+      // Fails when an onnxruntime-node upgrade changes the addon and the worker falls back unnoticed.
+      expect((direct as OnnxLoadedModel).runner).toBe('native');
+      expect((reference as OnnxLoadedModel).runner).toBe('public');
+      expect(direct.inputs).toEqual(reference.inputs);
+      expect(direct.outputs).toEqual(reference.outputs);
+      for (const rows of [1, 3]) {
+        const input = floatInput(rows, 784, rows + 40);
+        const [a] = await direct.infer([input]);
+        const [b] = await reference.infer([input]);
+        expect(a?.shape).toEqual(b?.shape);
+        expect(Array.from(a?.data as Float32Array)).toEqual(Array.from(b?.data as Float32Array));
+      }
+      // Asked for one output by name, and given a bad input: the same as the public class.
+      const [only] = await direct.infer([floatInput(1, 784, 5)], { outputs: ['probabilities'] });
+      expect(only?.name).toBe('probabilities');
+      expect(await codeOf(direct.infer([{ name: 'input', datatype: 'FP32', shape: [1, 783], data: new Float32Array(783) }]))).toBe(
+        await codeOf(reference.infer([{ name: 'input', datatype: 'FP32', shape: [1, 783], data: new Float32Array(783) }])),
+      );
+    } finally {
+      await direct.unload();
+      await viaPublic.close();
     }
   });
 

@@ -36,6 +36,8 @@ export class OnnxLoadedModel implements LoadedModel {
   readonly outputs: readonly TensorSpec[];
   /** Providers tried before `provider` loaded, with why each failed. */
   readonly fallbacks: readonly ProviderAttempt[];
+  /** How its workers run the session (see SessionWorkerOptions.directRun). */
+  readonly runner: 'native' | 'public';
   private workers: Array<SessionWorker | Promise<SessionWorker | undefined>>;
   private readonly workerOpts: SessionWorkerOptions;
   private readonly maxRestarts: number;
@@ -62,6 +64,7 @@ export class OnnxLoadedModel implements LoadedModel {
     this.inputs = first.ready.inputs;
     this.outputs = first.ready.outputs;
     this.fallbacks = first.ready.attempts;
+    this.runner = first.ready.runner;
     // Restarted workers must use the provider that loaded first, so the model never changes provider silently.
     this.workerOpts = { ...workerOpts, providers: [first.ready.provider] };
     this.maxRestarts = opts.maxRestarts;

@@ -26,6 +26,8 @@ export interface OnnxRuntimeBackendOptions {
   laneSlots?: number;
   /** Worker-thread polling before sleeping, shared-memory channel only (default 50 µs; see SessionWorkerOptions). */
   workerSpinUs?: number;
+  /** Whether workers run the addon's native session directly (default true; see SessionWorkerOptions). */
+  directRun?: boolean;
   /**
    * Nice increment for a worker loading while another version this backend loaded is serving (a
    * hot swap), default 5; see SessionWorkerOptions. The first load, at start-up, and the restart
@@ -76,6 +78,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       ...(this.opts.spinUs !== undefined ? { spinUs: this.opts.spinUs } : {}),
       ...(this.opts.laneSlots !== undefined ? { laneSlots: this.opts.laneSlots } : {}),
       ...(this.opts.workerSpinUs !== undefined ? { workerSpinUs: this.opts.workerSpinUs } : {}),
+      ...(this.opts.directRun !== undefined ? { directRun: this.opts.directRun } : {}),
     };
     const swapping = this.loaded.size > 0 ? { loadNice: this.opts.loadNice ?? 5 } : {};
     const first = await SessionWorker.start({ ...workerOpts, ...swapping });

@@ -13,6 +13,8 @@ export interface WorkerInit {
   spinUs?: number;
   /** Nice increment while the thread loads the addon and the session (0: none). */
   loadNice?: number;
+  /** Run the addon's native session directly rather than through the public class (see session-direct.mjs). */
+  direct?: boolean;
 }
 
 export interface WireTensor {
@@ -39,7 +41,7 @@ export interface ProviderAttempt {
 export type ToWorker = { t: 'run'; id: number; feeds: WireTensor[]; outputs?: string[] } | { t: 'close' } | { t: 'exit-now' };
 
 export type FromWorker =
-  | { t: 'ready'; provider: string; attempts: ProviderAttempt[]; inputs: WireSpec[]; outputs: WireSpec[] }
+  | { t: 'ready'; provider: string; attempts: ProviderAttempt[]; inputs: WireSpec[]; outputs: WireSpec[]; runner: 'native' | 'public' }
   | { t: 'load-failed'; attempts: ProviderAttempt[] }
   | { t: 'result'; id: number; outputs: WireTensor[] }
   | { t: 'error'; id: number; message: string }

@@ -16,8 +16,9 @@ import { readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { openSession } from './session-direct.mjs';
 
-const { path, providers, intraOpThreads, lane, port, spinUs = 0, loadNice = 0 } = workerData;
+const { path, providers, intraOpThreads, lane, port, spinUs = 0, loadNice = 0, direct = true } = workerData;
 
 // Loading (the addon into a fresh thread, the session) costs this thread ~100 ms of CPU. On a
 // two-core device that competes with the version still serving traffic during a hot swap, so the
@@ -88,7 +89,7 @@ function messageOf(err) {
 }
 
 function metadataOf(list) {
-  return list.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) } : { name: m.name, type: null, shape: [] }));
+  return list.map((m) => ({ name: m.name, type: m.type, shape: m.shape }));
 }
 
 async function open() {
@@ -97,12 +98,7 @@ async function open() {
     try {
       // One provider per attempt: onnxruntime-node throws (rather than falling back) when a
       // provider's libraries are missing, so the fallback order is walked here, one try each.
-      const session = await ort.InferenceSession.create(path, {
-        executionProviders: [provider],
-        intraOpNumThreads: intraOpThreads,
-        interOpNumThreads: 1,
-        logSeverityLevel: 3,
-      });
+      const session = await openSession(ort, path, { executionProviders: [provider], intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, logSeverityLevel: 3 }, { direct });
       return { session, provider, attempts };
     } catch (err) {
       attempts.push({ provider, error: messageOf(err) });
@@ -120,7 +116,7 @@ async function runMessage(msg) {
   try {
     const feeds = {};
     for (const f of msg.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
-    results = msg.outputs ? await session.run(feeds, msg.outputs) : await session.run(feeds);
+    results = await session.run(feeds, msg.outputs);
   } catch (err) {
     reply.postMessage({ t: 'error', id: msg.id, message: messageOf(err) });
     return;
@@ -157,7 +153,14 @@ if (!session) {
   port?.close();
   parentPort.close();
 } else {
-  parentPort.postMessage({ t: 'ready', provider, attempts, inputs: metadataOf(session.inputMetadata), outputs: metadataOf(session.outputMetadata) });
+  parentPort.postMessage({
+    t: 'ready',
+    provider,
+    attempts,
+    inputs: metadataOf(session.inputMetadata),
+    outputs: metadataOf(session.outputMetadata),
+    runner: session.direct ? 'native' : 'public',
+  });
   if (lane) void sharedLoop();
   else {
     let closing = false;
@@ -252,7 +255,9 @@ async function runSlot(ctrl, slot, inputNames, outputNames) {
   const mask = slot.ctrl[S_MASK];
   let results;
   try {
-    results = mask === -1 ? await session.run(feeds) : await session.run(feeds, outputNames.filter((_, i) => (mask & (1 << i)) !== 0));
+    results = session.run(feeds, mask === -1 ? undefined : outputNames.filter((_, i) => (mask & (1 << i)) !== 0));
+    // A direct session answers at once; awaiting it anyway would cost a microtask turn per run.
+    if (!session.direct) results = await results;
   } catch (err) {
     reply.postMessage({ t: 'error', id, message: messageOf(err) });
     return answerSlot(ctrl, slot, STATUS_POSTED, started);

@@ -52,6 +52,13 @@ export interface SessionWorkerOptions {
    */
   workerSpinUs?: number;
   /**
+   * Whether the worker runs onnxruntime-node's native session directly (default true) instead of
+   * through its public InferenceSession, whose promise settles from setImmediate and so costs the
+   * thread an event-loop turn per run (see session-direct.mjs). Falls back to the public class
+   * where the addon does not look as this version expects.
+   */
+  directRun?: boolean;
+  /**
    * Nice increment for the thread while it loads onnxruntime and the session (default 0: none), so
    * loading a candidate yields the cores to the version serving traffic. Where the process may not
    * raise a thread's priority back (no CAP_SYS_NICE) the thread loads at normal priority.
@@ -64,6 +71,8 @@ export interface SessionWorkerReady {
   provider: ExecutionProvider;
   /** Providers tried before the one that loaded, with why each failed. */
   attempts: ProviderAttempt[];
+  /** How the worker runs the session: the addon's native session directly, or the public class. */
+  runner: 'native' | 'public';
   inputs: TensorSpec[];
   outputs: TensorSpec[];
 }
@@ -138,7 +147,7 @@ export class SessionWorker {
     const timers = opts.timers ?? systemTimers;
     const shared =
       (opts.channel ?? 'shared-memory') === 'shared-memory' ? { lane: new SharedLane(opts.laneBytes ?? 65_536, Math.max(1, opts.laneSlots ?? 8)), channel: new MessageChannel() } : undefined;
-    const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads, loadNice: opts.loadNice ?? 0 };
+    const init: WorkerInit = { path: opts.path, providers: [...opts.providers], intraOpThreads: opts.intraOpThreads, loadNice: opts.loadNice ?? 0, direct: opts.directRun ?? true };
     if (shared) Object.assign(init, { lane: shared.lane.buffer, port: shared.channel.port2, spinUs: opts.workerSpinUs ?? 50 });
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -167,7 +176,7 @@ export class SessionWorker {
         if (msg.t !== 'ready') return fail(`worker sent ${msg.t} before ready`);
         let ready: SessionWorkerReady;
         try {
-          ready = { provider: msg.provider as ExecutionProvider, attempts: msg.attempts, inputs: specsOf(msg.inputs, 'input'), outputs: specsOf(msg.outputs, 'output') };
+          ready = { provider: msg.provider as ExecutionProvider, attempts: msg.attempts, inputs: specsOf(msg.inputs, 'input'), outputs: specsOf(msg.outputs, 'output'), runner: msg.runner };
         } catch (err) {
           return fail((err as Error).message);
         }
