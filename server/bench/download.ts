@@ -6,7 +6,12 @@
  * device; then, on the same device endpoint (`GET /v1/artifacts/:sha256`, HTTP Basic device
  * credential), alternating repetitions of:
  *   - agent:  the agent's own downloader (agent/src/ota/downloader.ts), verifying as it writes;
- *   - curl:   `curl -s -o file -H 'authorization: …' URL` (the peer).
+ *   - curl:   `curl -s -o file -H 'authorization: …' URL` (the peer);
+ *   - curl+sync: curl, then `sync -d file` (the bytes made durable, as the agent makes them);
+ *   - curl+verify: curl, then `sha256sum file` checked against the digest, then `sync -d file`:
+ *     the whole job the agent does (fetched, verified against the signed digest, durable), done
+ *     the way a shell updater would, one step after the other;
+ *   - agent-tmpfs, curl-tmpfs: both into tmpfs, the disk taken out.
  * Both write into the same directory, and each output is unlinked right after its repetition.
  * During every repetition this process's event-loop delay is sampled (1 ms resolution): for the
  * agent it is the lag its download causes, for curl (this loop idle meanwhile) the machine's floor.
@@ -100,8 +105,8 @@ async function json(url: string, method: string, body?: unknown, headers: Record
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
-type Client = 'agent' | 'curl' | 'curl+sync' | 'agent-tmpfs' | 'curl-tmpfs';
-const CLIENTS: Client[] = ['agent', 'curl', 'curl+sync', 'agent-tmpfs', 'curl-tmpfs'];
+type Client = 'agent' | 'curl' | 'curl+sync' | 'curl+verify' | 'agent-tmpfs' | 'curl-tmpfs';
+const CLIENTS: Client[] = ['agent', 'curl', 'curl+sync', 'curl+verify', 'agent-tmpfs', 'curl-tmpfs'];
 
 interface Rep {
   rep: number;
@@ -178,10 +183,19 @@ async function main(): Promise<void> {
         p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`))));
       });
     const viaCurl = (out: string) => run('curl', ['-s', '-o', out, '-H', `authorization: ${authHeader}`, url]);
+    const sha256sum = (file: string) =>
+      new Promise<string>((resolve, reject) => {
+        const p = spawn('sha256sum', [file], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let text = '';
+        p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        p.on('error', reject);
+        p.on('exit', (code) => (code === 0 ? resolve(text.split(' ')[0] ?? '') : reject(new Error(`sha256sum exited ${code}`))));
+      });
     const via = async (client: Client, out: string): Promise<void> => {
       if (client === 'agent' || client === 'agent-tmpfs') await viaAgent(out);
       else await viaCurl(out);
-      if (client === 'curl+sync') await run('sync', ['-d', out]);
+      if (client === 'curl+verify' && (await sha256sum(out)) !== sha256) throw new Error('curl+verify: the digest differs');
+      if (client === 'curl+sync' || client === 'curl+verify') await run('sync', ['-d', out]);
     };
 
     // Warm-up of both paths (page cache, connection pool, JIT), not recorded.
@@ -264,14 +278,16 @@ async function main(): Promise<void> {
       upload: { ms: +uploadMs.toFixed(1), mbPerSec: +(MB / (uploadMs / 1000)).toFixed(1) },
       reps,
       resumes,
-      medians: { agentMBps: agentMBs, curlMBps: curlMBs, curlSyncMBps: mbps('curl+sync'), agentTmpfsMBps: mbps('agent-tmpfs'), curlTmpfsMBps: mbps('curl-tmpfs'), resumeExtraPct },
+      medians: { agentMBps: agentMBs, curlMBps: curlMBs, curlSyncMBps: mbps('curl+sync'), curlVerifyMBps: mbps('curl+verify'), agentTmpfsMBps: mbps('agent-tmpfs'), curlTmpfsMBps: mbps('curl-tmpfs'), resumeExtraPct },
       // curl runs in its own process: its figures are this loop idle, the machine's floor.
       eventLoopLag: { agent: lagOf('agent'), agentTmpfs: lagOf('agent-tmpfs'), curlIdleLoop: lagOf('curl') },
       ratios: {
         /** the agent's durable download against curl leaving its bytes in the page cache */
         agentVsCurl: +(agentMBs / curlMBs).toFixed(3),
-        /** the same job on both sides: bytes durable on disk */
+        /** bytes durable on disk on both sides */
         agentVsCurlSync: +(agentMBs / mbps('curl+sync')).toFixed(3),
+        /** the same whole job on both sides: fetched, verified against the digest, durable */
+        agentVsCurlVerify: +(agentMBs / mbps('curl+verify')).toFixed(3),
         /** the download path alone: both into tmpfs */
         agentVsCurlTmpfs: +(mbps('agent-tmpfs') / mbps('curl-tmpfs')).toFixed(3),
         targetAgentVsCurl: 0.9,
