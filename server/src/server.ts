@@ -23,6 +23,7 @@ import { RolloutEngine, RolloutScheduler, releaseCatalogFromRegistry, variantRes
 import { PoolAdmin, PoolStore } from './pools/index.ts';
 import { HardExampleStore } from './hard-examples/index.ts';
 import { DriftTracker, driftGauges, driftReferenceOf } from './drift/index.ts';
+import { RetentionSweeper } from './retention/retention-sweeper.ts';
 
 export interface ServerDeps {
   now?: () => number;
@@ -60,6 +61,8 @@ export class FlotillaServer {
   readonly bootstrap: BootstrapSecrets;
   readonly registry: RegistryServices;
   readonly rollouts: RolloutEngine;
+  /** Removes device events, hard examples and audit entries past their retention (config `retention`). */
+  readonly retention: RetentionSweeper;
   readonly #rolloutScheduler: RolloutScheduler;
   #addresses: ListeningAddresses | null = null;
   #closing: Promise<void> | null = null;
@@ -79,6 +82,7 @@ export class FlotillaServer {
     bootstrap: BootstrapSecrets;
     registry: RegistryServices;
     rollouts: RolloutEngine;
+    retention: RetentionSweeper;
     mqttUrls: { tcp: string; ws?: string };
   }) {
     this.config = parts.config;
@@ -94,6 +98,7 @@ export class FlotillaServer {
     this.bootstrap = parts.bootstrap;
     this.registry = parts.registry;
     this.rollouts = parts.rollouts;
+    this.retention = parts.retention;
     this.#rolloutScheduler = new RolloutScheduler(parts.rollouts, { onError: (err) => parts.logger.error({ err }, 'rollout tick failed') });
     this.#mqttUrls = parts.mqttUrls;
   }
@@ -153,7 +158,7 @@ export class FlotillaServer {
         logger: logger.child({ part: 'rollouts' }),
       });
       const pools = new PoolAdmin({ db, store: new PoolStore(db), devices, audit, publisher: fleet, logger: logger.child({ part: 'pools' }), now });
-      const hardExamples = new HardExampleStore(db, { maxInputUploadBytes: config.hardExamples.maxInputUploadBytes });
+      const hardExamples = new HardExampleStore(db, { maxInputUploadBytes: config.hardExamples.maxInputUploadBytes, now });
       const drift = new DriftTracker({
         db,
         thresholds: config.drift,
@@ -162,6 +167,7 @@ export class FlotillaServer {
         logger: logger.child({ part: 'drift' }),
         now,
       });
+      const retention = new RetentionSweeper({ db, config: config.retention, now, audit, registry: metrics.registry, logger: logger.child({ part: 'retention' }) });
       const eventSinks = new Map([
         [HARD_EXAMPLE_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => hardExamples.ingest(deviceId, eventId, data, at)],
         [DRIFT_SUMMARY_EVENT, (deviceId: string, eventId: string, data: unknown, at: number) => drift.ingest(deviceId, eventId, data, at)],
@@ -221,7 +227,7 @@ export class FlotillaServer {
       });
       http.addHook('onClose', async () => drift.close());
       await brokerSetup.attachHttp(http);
-      server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, rollouts, mqttUrls });
+      server = new FlotillaServer({ config, logger, db, metrics, http, broker, fleet, ingest, apiTokens, enrollmentTokens, bootstrap, registry, rollouts, retention, mqttUrls });
       return server;
     } catch (err) {
       db.close();
@@ -249,6 +255,7 @@ export class FlotillaServer {
       ws: this.#mqttUrls.ws ?? null,
     };
     this.#rolloutScheduler.start();
+    this.retention.start();
     return this.#addresses;
   }
 
@@ -262,6 +269,7 @@ export class FlotillaServer {
     const steps = async () => {
       // Reverse order of start: stop taking requests and device traffic, commit what arrived, close the database.
       this.#rolloutScheduler.close();
+      await this.retention.close();
       await this.rollouts.close();
       await Promise.allSettled([this.http.close(), this.broker.close()]);
       // Object storage holds pooled connections; nothing reads artifacts once HTTP is closed.

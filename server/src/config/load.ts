@@ -45,6 +45,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
   if (env.FLOTILLA_MQTT_PUBLIC_URL) mqtt.publicUrl = env.FLOTILLA_MQTT_PUBLIC_URL;
   const maxInputUpload = intFromEnv('FLOTILLA_HARD_EXAMPLE_MAX_INPUT_UPLOAD_BYTES', env.FLOTILLA_HARD_EXAMPLE_MAX_INPUT_UPLOAD_BYTES);
   if (maxInputUpload !== undefined) out.hardExamples = { maxInputUploadBytes: maxInputUpload };
+  const retention: Record<string, number> = {};
+  for (const [name, key] of [
+    ['FLOTILLA_RETENTION_DEVICE_EVENTS_DAYS', 'deviceEventsDays'],
+    ['FLOTILLA_RETENTION_HARD_EXAMPLES_DAYS', 'hardExamplesDays'],
+    ['FLOTILLA_RETENTION_AUDIT_DAYS', 'auditDays'],
+  ] as const) {
+    const days = intFromEnv(name, env[name]);
+    if (days !== undefined) retention[key] = days;
+  }
+  if (Object.keys(retention).length) out.retention = retention;
   if (Object.keys(http).length) out.http = http;
   if (Object.keys(mqtt).length) out.mqtt = mqtt;
   // External broker mode (docs/external-broker.md); resolveConfig names whatever is missing.
@@ -81,6 +91,7 @@ function merge(base: ServerConfigInput, over: ServerConfigInput): ServerConfigIn
   if (base.artifacts && over.artifacts) merged.artifacts = { ...base.artifacts, ...over.artifacts } as ServerConfigInput['artifacts'];
   if (base.guards && over.guards) merged.guards = { ...base.guards, ...over.guards };
   if (base.hardExamples && over.hardExamples) merged.hardExamples = { ...base.hardExamples, ...over.hardExamples };
+  if (base.retention && over.retention) merged.retention = { ...base.retention, ...over.retention };
   return merged;
 }
 

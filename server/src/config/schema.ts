@@ -125,6 +125,20 @@ export const ServerConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** How long the server keeps device events, hard examples and audit entries (docs/operations.md "Retention"). */
+    retention: Type.Object(
+      {
+        /** Days a device event (telemetry, OTA steps, reports) is kept after the server received it; 0 keeps them for ever. */
+        deviceEventsDays: Type.Integer({ minimum: 0, maximum: 36_600, default: 30 }),
+        /** Days a hard example and its uploaded input are kept after the server received them; 0 keeps them for ever. */
+        hardExamplesDays: Type.Integer({ minimum: 0, maximum: 36_600, default: 90 }),
+        /** Days an audit entry is kept; 0 keeps them for ever. A sweep that removes any leaves an entry saying how many. */
+        auditDays: Type.Integer({ minimum: 0, maximum: 36_600, default: 365 }),
+        /** Seconds between retention sweeps; 0 turns the periodic sweep off. */
+        sweepIntervalSec: Type.Integer({ minimum: 0, maximum: 86_400, default: 3_600 }),
+      },
+      { ...strict, default: {} },
+    ),
     /** Drift monitoring: live traffic against each version's registered reference (docs/registry.md "Drift"). */
     drift: Type.Object(
       {
@@ -195,8 +209,9 @@ export type ServerConfig = Static<typeof ServerConfigSchema>;
 export type S3ArtifactsConfig = Static<typeof S3Artifacts>;
 
 /** What callers may pass: every field optional, nested objects partial. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts' | 'guards' | 'hardExamples'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'http' | 'mqtt' | 'registry' | 'broker' | 'artifacts' | 'guards' | 'hardExamples' | 'retention'>> & {
   hardExamples?: Partial<ServerConfig['hardExamples']>;
+  retention?: Partial<ServerConfig['retention']>;
   guards?: Partial<ServerConfig['guards']>;
   artifacts?: { store: 'disk' } | (Omit<S3ArtifactsConfig, 'region' | 'forcePathStyle' | 'prefix' | 'downloads' | 'presignTtlSec' | 'partSizeMiB' | 'singleCopyLimitMiB'> & Partial<S3ArtifactsConfig>);
   broker?: { mode: 'embedded' } | (Omit<Static<typeof ExternalBroker>, 'provisioner' | 'requestTimeoutMs' | 'reconcileIntervalSec'> & Partial<Static<typeof ExternalBroker>>);

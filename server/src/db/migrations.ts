@@ -268,4 +268,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX hard_examples_by_time ON hard_examples(at, seq);
     `,
   },
+  {
+    version: 5,
+    name: 'retention: receipt-time indexes',
+    sql: `
+      -- The retention sweep removes rows by the server's receipt time, oldest first, in batches.
+      CREATE INDEX device_events_by_received ON device_events(received_at);
+      CREATE INDEX hard_examples_by_received ON hard_examples(received_at);
+    `,
+  },
 ];

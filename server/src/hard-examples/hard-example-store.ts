@@ -30,12 +30,15 @@ interface Row {
 export class HardExampleStore {
   /** Inputs too large for an event, uploaded on their own; joined to their example on export. */
   readonly inputs: HardExampleInputStore;
+  /** The server's clock: what an input upload is stamped with (its age for the retention sweep). */
+  readonly now: () => number;
   readonly #db: Db;
   readonly #insert;
   readonly #byRequest;
   readonly #update;
 
-  constructor(db: Db, opts: { maxInputUploadBytes?: number } = {}) {
+  constructor(db: Db, opts: { maxInputUploadBytes?: number; now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
     this.#db = db;
     this.inputs = new HardExampleInputStore(db, { ...(opts.maxInputUploadBytes !== undefined && { maxBytes: opts.maxInputUploadBytes }) });
     this.#insert = db.prepare(

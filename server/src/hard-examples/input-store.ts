@@ -37,6 +37,8 @@ export class HardExampleInputStore {
          PRIMARY KEY (device_id, request_id)
        ) WITHOUT ROWID`,
     );
+    // The retention sweep removes inputs by receipt time (server/src/retention).
+    db.exec('CREATE INDEX IF NOT EXISTS hard_example_inputs_by_received ON hard_example_inputs(received_at)');
     this.#get = db.prepare('SELECT bytes, sha256, data FROM hard_example_inputs WHERE device_id = ? AND request_id = ?');
     this.#insert = db.prepare('INSERT OR IGNORE INTO hard_example_inputs (device_id, request_id, bytes, sha256, data, received_at) VALUES (?, ?, ?, ?, ?, ?)');
   }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
-  decodeMessage,
   deviceTopic,
   encodeMessage,
   HARD_EXAMPLE_DIGEST_HEADER,
@@ -13,7 +12,7 @@ import {
   type HardExampleView,
 } from '@flotilla/protocol';
 import { DEFAULT_MAX_INPUT_UPLOAD_BYTES } from '../../src/hard-examples/index.ts';
-import { ADMIN_TOKEN, auth, enrollAccepted, startServer, type TestServer } from '../helpers/server.ts';
+import { ADMIN_TOKEN, auth, connectedDevice, startServer, type TestServer } from '../helpers/server.ts';
 
 const admin = auth(ADMIN_TOKEN);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -62,19 +61,8 @@ describe('hard-example inputs uploaded over HTTP', () => {
   }
 
   async function device(id: string): Promise<Device> {
-    const credential = await enrollAccepted(t, id);
-    const c = mqtt.connect(t.mqtt, { clientId: id, username: id, password: credential, clean: true, reconnectPeriod: 0 });
-    await new Promise<void>((resolve, reject) => {
-      c.once('connect', () => resolve());
-      c.once('error', reject);
-    });
+    const { client: c, credential, acks } = await connectedDevice(t, id);
     clients.push(c);
-    await c.subscribeAsync(deviceTopic(id, 'ack'), { qos: 1 });
-    const acks: string[] = [];
-    c.on('message', (topic, payload) => {
-      const m = decodeMessage('ack', payload);
-      if (topic.endsWith('/ack') && m.ok) acks.push(...m.message.body.ids);
-    });
     let seq = 0;
     const headers = basic(id, credential);
     return {

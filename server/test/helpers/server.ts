@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
+import { decodeMessage, deviceTopic } from '@flotilla/protocol';
 import { buildServer, type FlotillaServer } from '../../src/index.ts';
 import type { ServerConfigInput } from '../../src/config/schema.ts';
 
@@ -85,4 +87,24 @@ export async function enrollAccepted(t: TestServer, deviceId: string): Promise<s
   }
   if (res.statusCode !== 200) throw new Error(`enroll failed: ${res.statusCode} ${res.body}`);
   return (res.json() as { credential: string }).credential;
+}
+
+/**
+ * An accepted device connected over MQTT with its credential, subscribed to its acknowledgements:
+ * `acks` collects every event id the server acknowledged. The caller ends `client`.
+ */
+export async function connectedDevice(t: TestServer, deviceId: string): Promise<{ client: MqttClient; credential: string; acks: string[] }> {
+  const credential = await enrollAccepted(t, deviceId);
+  const client = mqtt.connect(t.mqtt, { clientId: deviceId, username: deviceId, password: credential, clean: true, reconnectPeriod: 0 });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  await client.subscribeAsync(deviceTopic(deviceId, 'ack'), { qos: 1 });
+  const acks: string[] = [];
+  client.on('message', (topic, payload) => {
+    const m = decodeMessage('ack', payload);
+    if (topic.endsWith('/ack') && m.ok) acks.push(...m.message.body.ids);
+  });
+  return { client, credential, acks };
 }

@@ -15,6 +15,7 @@ import type { BrokerEvents } from '../types.ts';
 import { DYNSEC_RESPONSE_TOPIC, DynsecApi, type DynsecBatching } from './dynsec-api.ts';
 import { DynsecProvisioner } from './dynsec-provisioner.ts';
 import { PrivilegedClient } from './privileged-client.ts';
+import { unrefIntervals, type IntervalTimers } from '../../clock/interval-timers.ts';
 
 export interface ExternalBrokerOptions {
   url: string;
@@ -32,14 +33,10 @@ export interface ExternalBrokerOptions {
   /** Batching of dynsec commands (defaults in dynsec-api.ts). */
   batching?: Partial<DynsecBatching>;
   /** Timer seam for the periodic sweep (tests pass fake ones). */
-  timers?: { setInterval(fn: () => void, ms: number): unknown; clearInterval(handle: unknown): void };
+  timers?: IntervalTimers;
 }
 
 const DEFAULT_RECONCILE_INTERVAL_MS = 5 * 60_000;
-const realIntervals = {
-  setInterval: (fn: () => void, ms: number): unknown => setInterval(fn, ms).unref(),
-  clearInterval: (h: unknown): void => clearInterval(h as NodeJS.Timeout),
-};
 
 export class ExternalBroker {
   readonly #opts: ExternalBrokerOptions;
@@ -97,7 +94,7 @@ export class ExternalBroker {
       await client.ready();
       await this.#provisioner.prepareServerAccount(this.#opts.username, () => client.nextReady());
       const every = this.#opts.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
-      const timers = this.#opts.timers ?? realIntervals;
+      const timers = this.#opts.timers ?? unrefIntervals;
       if (every > 0 && !this.#closing) this.#reconcileTimer = timers.setInterval(() => void this.reconcileNow(), every);
     }
     return { tcpPort: 0, wsPort: null, deviceUrl: this.#opts.url };
@@ -164,7 +161,7 @@ export class ExternalBroker {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#reconcileTimer !== null) (this.#opts.timers ?? realIntervals).clearInterval(this.#reconcileTimer);
+      if (this.#reconcileTimer !== null) (this.#opts.timers ?? unrefIntervals).clearInterval(this.#reconcileTimer);
       this.#reconcileTimer = null;
       this.#dynsec?.close();
       await this.#client?.close();

@@ -68,7 +68,7 @@ export function hardExampleUploadRoutes(app: FastifyInstance, ctx: HttpContext):
       if (data.byteLength === 0) throw new FlotillaError('FLT_HARD_EXAMPLE_UPLOAD_INVALID', 'the upload is empty');
       const measured = createHash('sha256').update(data).digest('hex');
       if (measured !== digest) throw new FlotillaError('FLT_HARD_EXAMPLE_UPLOAD_INVALID', `the body's sha256 is ${measured}, not the announced ${digest}`);
-      const result = inputs.put(deviceId, requestId, measured, data, Date.now());
+      const result = inputs.put(deviceId, requestId, measured, data, ctx.hardExamples.now());
       if (result.kind === 'conflict') throw new FlotillaError('FLT_HARD_EXAMPLE_UPLOAD_CONFLICT', 'other bytes were already stored for this hard example');
       return reply.status(result.kind === 'stored' ? 201 : 200).send({ requestId, bytes: data.byteLength, sha256: measured, stored: result.kind === 'stored' });
     },
