@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deviceTopic, encodeMessage, HARD_EXAMPLE_DIGEST_HEADER, HARD_EXAMPLE_EVENT, hardExampleInputPath, type HardExampleData } from '@flotilla/protocol';
 import { loadConfig } from '../src/config/load.ts';
@@ -122,6 +125,39 @@ describe('retention', () => {
     expect(a.audit).toBe(before);
     expect(count(t, 'audit_log')).toBe(0);
     await sweeper.close();
+  });
+
+  it('sweeps when the server starts listening, and then on its interval', async () => {
+    const clock = { t: T0 };
+    const dataDir = mkdtempSync(join(tmpdir(), 'flt-retention-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const first = await startServer({ retention: { sweepIntervalSec: 0 } }, { now: () => clock.t, dataDir });
+    await createToken(first, 'before-restart');
+    await first.close();
+    // A restart two days later with a one-day audit retention: the entries go at listen().
+    clock.t = T0 + 2 * DAY;
+    const t = await startServer({ retention: { auditDays: 1, sweepIntervalSec: 3600 } }, { now: () => clock.t, dataDir });
+    cleanups.push(() => t.close());
+    await expect.poll(() => (t.server.db.prepare('SELECT COUNT(*) AS n FROM audit_log WHERE ts < ?').get(clock.t - DAY) as { n: number }).n).toBe(0);
+    // The interval, on a sweeper with a fake one to drive.
+    const ticks: Array<() => void> = [];
+    const sweeper = new RetentionSweeper({
+      db: t.server.db,
+      config: { deviceEventsDays: 0, hardExamplesDays: 0, auditDays: 1, sweepIntervalSec: 3600 },
+      now: () => clock.t,
+      audit: { record: () => undefined } as never,
+      timers: { setInterval: (fn) => ticks.push(fn), clearInterval: () => undefined },
+    });
+    cleanups.push(() => sweeper.close());
+    const old = () => t.server.db.prepare("INSERT INTO audit_log (ts, actor, role, action) VALUES (?, 'x', 'admin', 'test.old')").run(clock.t - 2 * DAY);
+    const olds = () => (t.server.db.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'test.old'").get() as { n: number }).n;
+    old();
+    sweeper.start();
+    await expect.poll(olds).toBe(0);
+    old();
+    expect(ticks).toHaveLength(1);
+    ticks[0]!();
+    await expect.poll(olds).toBe(0);
   });
 
   it('takes its settings from the environment and refuses a negative retention', () => {

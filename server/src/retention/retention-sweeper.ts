@@ -75,14 +75,18 @@ export class RetentionSweeper {
       : undefined;
   }
 
-  /** Sweeps every `sweepIntervalSec` (none when 0). */
+  /**
+   * Sweeps now and then every `sweepIntervalSec` (neither when 0): a server restarted more often
+   * than the interval still sweeps.
+   */
   start(): void {
     const every = this.#opts.config.sweepIntervalSec;
     if (every <= 0 || this.#timer !== undefined || this.#closed) return;
-    const timers = this.#opts.timers ?? unrefIntervals;
-    this.#timer = timers.setInterval(() => {
+    const run = (): void => {
       this.sweep().catch((err: unknown) => this.#opts.logger?.warn({ err }, 'retention sweep failed'));
-    }, every * 1000);
+    };
+    this.#timer = (this.#opts.timers ?? unrefIntervals).setInterval(run, every * 1000);
+    run();
   }
 
   /** One sweep now; a sweep already running is joined rather than doubled. */
