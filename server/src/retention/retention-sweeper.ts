@@ -2,18 +2,13 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { unrefIntervals, type IntervalTimers } from '../clock/interval-timers.ts';
+import type { ServerConfig } from '../config/schema.ts';
 import type { Db } from '../db/open.ts';
 
 const DAY_MS = 86_400_000;
 
-/** How long each kind of record is kept, in days (0: for ever), and how often the sweep runs. */
-export interface RetentionConfig {
-  deviceEventsDays: number;
-  hardExamplesDays: number;
-  auditDays: number;
-  /** Seconds between sweeps; 0: no periodic sweep. */
-  sweepIntervalSec: number;
-}
+/** How long each kind of record is kept, in days (0: for ever), and how often the sweep runs (config `retention`). */
+export type RetentionConfig = ServerConfig['retention'];
 
 /** Rows one sweep removed, per table. */
 export interface SweepResult {
@@ -100,13 +95,14 @@ export class RetentionSweeper {
   async #sweep(): Promise<SweepResult> {
     const result: SweepResult = { deviceEvents: 0, hardExamples: 0, hardExampleInputs: 0, audit: 0 };
     const now = this.#opts.now();
-    for (const t of TARGETS) {
+    // A close() mid-sweep stops after the current batch, but what was removed is still recorded.
+    tables: for (const t of TARGETS) {
       const days = t.days(this.#opts.config);
       if (days <= 0 || !this.#tableExists(t.table)) continue;
       const cutoff = now - days * DAY_MS;
       const del = this.#opts.db.prepare(`DELETE FROM ${t.table} WHERE (${t.rowKey}) IN (SELECT ${t.rowKey} FROM ${t.table} WHERE ${t.column} < ? LIMIT ?)`);
       for (;;) {
-        if (this.#closed) return result;
+        if (this.#closed) break tables;
         const removed = del.run(cutoff, this.#batch).changes;
         result[t.key] += removed;
         this.#pruned?.inc({ table: t.table }, removed);
@@ -117,7 +113,7 @@ export class RetentionSweeper {
     if (result.audit > 0) {
       this.#opts.audit.record({ name: 'retention', role: 'system' }, 'retention.prune', null, { ...result, auditDays: this.#opts.config.auditDays });
     }
-    if (result.deviceEvents + result.hardExamples + result.hardExampleInputs + result.audit > 0) this.#opts.logger?.info({ ...result }, 'retention sweep');
+    if (Object.values(result).some((n) => n > 0)) this.#opts.logger?.info({ ...result }, 'retention sweep');
     return result;
   }
 

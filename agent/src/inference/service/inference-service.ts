@@ -399,7 +399,7 @@ export class InferenceService {
   cancellable(model: string): boolean {
     const host = this.hosts.get(model);
     if (!host) return false;
-    return [host.activeModel, host.stagedModel, host.previousModel].some((m) => m !== undefined && (this.backendOf.get(m)?.kind ?? 'onnxruntime') !== 'onnxruntime');
+    return [host.activeModel, host.stagedModel, host.previousModel].some((m) => m !== undefined && this.backendKind(m) !== 'onnxruntime');
   }
 
   /** Stops taking requests, lets in-flight ones finish (bounded by closeTimeoutMs), unloads everything. Safe to call twice. */
@@ -547,12 +547,16 @@ export class InferenceService {
     return err;
   }
 
+  private backendKind(loaded: LoadedModel): InferenceBackend['kind'] {
+    return this.backendOf.get(loaded)?.kind ?? 'onnxruntime';
+  }
+
   private versionStatus(loaded: LoadedModel | undefined): VersionStatus | null {
     if (!loaded) return null;
     return {
       version: loaded.version,
       provider: loaded.provider,
-      backend: this.backendOf.get(loaded)?.kind ?? 'onnxruntime',
+      backend: this.backendKind(loaded),
       inputs: loaded.inputs,
       outputs: loaded.outputs,
     };
