@@ -1,12 +1,10 @@
 import { rename, rm } from 'node:fs/promises';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import { checkArtifactDigest, type ArtifactDigest } from '@flotilla/release';
 import { FlotillaError } from '@flotilla/protocol';
-import type { Readable } from 'node:stream';
-import { request } from 'undici';
 import { sleep, type Timers } from '../runtime/timers.ts';
 import { fsyncDir } from '../storage/fsync-dir.ts';
+import { directGet, undiciGet, UnsupportedResponse, type ArtifactGet } from './artifact-get.ts';
 import { ArtifactFile } from './artifact-file.ts';
 
 /** Answers that send the download to a presigned URL (object storage). */
@@ -39,6 +37,11 @@ export interface DownloadOptions {
    * API would wait behind them.
    */
   yieldEveryBytes?: number;
+  /**
+   * How responses are fetched (artifact-get.ts): `direct` (default) reads into one reused buffer
+   * and takes a response it does not speak again through `undici`; `undici` only uses undici.
+   */
+  transport?: 'direct' | 'undici';
 }
 
 export interface DownloadResult {
@@ -74,6 +77,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
   const yieldEvery = opts.yieldEveryBytes ?? 1024 * 1024;
   let backoff = opts.backoffMs ?? 1_000;
+  let get: ArtifactGet = opts.transport === 'undici' ? undiciGet : directGet;
 
   const file = await ArtifactFile.open(partialPath);
   try {
@@ -101,6 +105,12 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
         try {
           bytesFetched += await attempt();
         } catch (err) {
+          // A response the direct transport does not speak: nothing of it was taken, ask again through undici.
+          if (err instanceof UnsupportedResponse && get !== undiciGet) {
+            get = undiciGet;
+            attempts--;
+            continue;
+          }
           const c = code(err);
           // The signed length is a hard cap: a server that sends more is not retried.
           if (c === 'FLT_OTA_LENGTH_MISMATCH') {
@@ -178,16 +188,16 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           headers.range = `bytes=${have}-${expected.length - 1}`;
           headers['if-range'] = `"${expected.sha256}"`;
         }
-        let res = await request(opts.url, { method: 'GET', headers, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 });
+        let url = new URL(opts.url);
+        let res = await get(url, headers, ac.signal);
         // A server on object storage answers an entitled device with a short-lived presigned URL
         // (one hop). The bucket gets only the Range: the device credential stays with the server, and
         // the bucket's ETag is not the sha256, so an If-Range there could never match.
         if (REDIRECTS.has(res.statusCode) && typeof res.headers.location === 'string') {
-          await res.body.dump();
-          const location = new URL(res.headers.location, opts.url);
-          if (location.protocol !== 'https:' && location.protocol !== 'http:') throw new FlotillaError('FLT_OTA_DOWNLOAD_FAILED', `artifact redirect to ${location.protocol} refused`);
-          const hop: Record<string, string> = headers.range ? { range: headers.range } : {};
-          res = await request(location, { method: 'GET', headers: hop, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 });
+          await res.discard();
+          url = new URL(res.headers.location, url);
+          if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new FlotillaError('FLT_OTA_DOWNLOAD_FAILED', `artifact redirect to ${url.protocol} refused`);
+          res = await get(url, headers.range ? { range: headers.range } : {}, ac.signal);
         }
         progress();
         if (res.statusCode === 200 && have > 0) {
@@ -195,20 +205,20 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
           await startOver();
           from = 0;
         } else if (res.statusCode === 206) {
-          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers['content-range'] ?? '');
           if (!m || Number(m[1]) !== have) {
-            await res.body.dump();
+            await res.discard();
             throw new FlotillaError('FLT_OTA_DOWNLOAD_FAILED', `server answered range ${String(res.headers['content-range'])} for bytes from ${have}`);
           }
         } else if (res.statusCode !== 200) {
-          await res.body.dump().catch(() => undefined);
+          await res.discard();
           const err = new FlotillaError('FLT_OTA_DOWNLOAD_FAILED', `artifact download answered HTTP ${res.statusCode}`, { status: res.statusCode });
           // Refusals will not change by asking again; server errors and 416 (a stale partial) might.
           if (res.statusCode === 416) await startOver();
           else if (res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) Object.assign(err, { fatal: true });
           throw err;
         }
-        await receive(res.body);
+        await res.consume(take, yieldEvery);
       } catch (err) {
         failure = stalled ? new StallError(`no byte for ${stallMs} ms`) : err;
       } finally {
@@ -220,35 +230,20 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
       if (failure !== null) throw failure;
       return have - from;
 
-      /**
-       * Appends the body chunk by chunk, each written, hashed and dropped at once. Pulling with the
-       * async iterator keeps undici's default 64 KiB body buffer as the back-pressure point, so few
-       * received buffers are alive at a time. libuv still reads up to ~2 MiB per wake-up, and those
-       * chunks reach this loop as microtasks one after another (a test measured 2 MiB in one turn),
-       * so after every `yieldEveryBytes` the loop is let run before the next chunk.
-       */
-      async function receive(body: Readable): Promise<void> {
-        let sinceTurn = 0;
-        for await (const chunk of body) {
-          const buf = chunk as Buffer;
-          // The signed length is enforced before the extra bytes are written anywhere.
-          const at = file.size;
-          if (at + buf.byteLength > expected.length) {
-            throw new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact exceeds its signed length of ${expected.length} bytes`, { expected: expected.length, atLeast: at + buf.byteLength });
-          }
-          try {
-            file.append(buf);
-          } catch (err) {
-            throw new Error(`writing the artifact failed: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}: ${(err as Error).message}`);
-          }
-          progress();
-          opts.onProgress?.(file.size, expected.length);
-          sinceTurn += buf.byteLength;
-          if (sinceTurn >= yieldEvery) {
-            sinceTurn = 0;
-            await nextTurn();
-          }
+      /** Appends one body chunk: written and hashed before the transport reads the next bytes. */
+      function take(buf: Uint8Array): void {
+        // The signed length is enforced before the extra bytes are written anywhere.
+        const at = file.size;
+        if (at + buf.byteLength > expected.length) {
+          throw new FlotillaError('FLT_OTA_LENGTH_MISMATCH', `artifact exceeds its signed length of ${expected.length} bytes`, { expected: expected.length, atLeast: at + buf.byteLength });
         }
+        try {
+          file.append(buf);
+        } catch (err) {
+          throw new Error(`writing the artifact failed: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}: ${(err as Error).message}`);
+        }
+        progress();
+        opts.onProgress?.(file.size, expected.length);
       }
     }
   } finally {

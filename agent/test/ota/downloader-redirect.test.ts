@@ -47,7 +47,7 @@ async function bucket(blob: Buffer, opts: { cutFirstAt?: number } = {}) {
   return { url, seen };
 }
 
-describe('artifact downloads from object storage (a redirect to a presigned URL)', () => {
+describe.each(['direct', 'undici'] as const)('artifact downloads from object storage (a redirect to a presigned URL, %s transport)', (transport) => {
   it('follows the server’s redirect without the device credential, and resumes a cut download there with Range', async () => {
     const blob = randomBytes(3 * 1024 * 1024 + 11);
     const sha256 = createHash('sha256').update(blob).digest('hex');
@@ -67,6 +67,7 @@ describe('artifact downloads from object storage (a redirect to a presigned URL)
       finalPath: join(dir, 'a'),
       timers: systemTimers,
       backoffMs: 10,
+      transport,
     });
     expect(result.digest).toEqual({ sha256, length: blob.length });
     expect(readFileSync(join(dir, 'a')).equals(blob)).toBe(true);
@@ -89,6 +90,7 @@ describe('artifact downloads from object storage (a redirect to a presigned URL)
         timers: systemTimers,
         backoffMs: 1,
         maxAttempts: 2,
+        transport,
       }),
     ).rejects.toMatchObject({ code: 'FLT_OTA_DOWNLOAD_FAILED' });
   });

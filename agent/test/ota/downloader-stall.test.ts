@@ -34,7 +34,7 @@ async function trickle(blob: Buffer, parts: number, gapMs: number): Promise<stri
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/blob`;
 }
 
-describe('the download stall deadline', () => {
+describe.each(['direct', 'undici'] as const)('the download stall deadline (%s transport)', (transport) => {
   it('keeps an attempt alive while bytes keep coming, even when the whole transfer outlasts the deadline', async () => {
     const blob = randomBytes(256 * 1024);
     const sha256 = createHash('sha256').update(blob).digest('hex');
@@ -49,6 +49,7 @@ describe('the download stall deadline', () => {
       timers: systemTimers,
       stallMs: 700,
       maxAttempts: 1,
+      transport,
     });
     expect(result).toMatchObject({ attempts: 1, resumedFrom: 0, bytesFetched: blob.length });
     expect(readFileSync(join(dir, 'a')).equals(blob)).toBe(true);

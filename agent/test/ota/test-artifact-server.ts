@@ -10,6 +10,8 @@ export interface ArtifactFault {
   stallAfter?: number;
   /** Append this many extra bytes to full responses (a server that sends more than signed). */
   extraBytes?: number;
+  /** Send the next response with chunked transfer coding instead of a Content-Length. */
+  chunked?: boolean;
 }
 
 /**
@@ -92,7 +94,8 @@ export class TestArtifactServer {
     } else if (fault.extraBytes) {
       body = Buffer.concat([bytes, Buffer.alloc(fault.extraBytes, 7)]);
     }
-    if (fault.cutAfter === undefined && fault.stallAfter === undefined) headers['content-length'] = body.length;
+    // A cut or stalled response still announced its whole length, as a real server's does.
+    if (!fault.chunked) headers['content-length'] = body.length;
     res.writeHead(status, headers);
     if (fault.cutAfter !== undefined) {
       const part = body.subarray(0, fault.cutAfter);
