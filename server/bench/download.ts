@@ -20,7 +20,9 @@
  * the server counts the bytes it really wrote to its sockets, so bytes lost in flight at the cut
  * count as re-sent.
  *
- * Env: BENCH_MB (default 100), BENCH_REPS (default 7).
+ * Env: BENCH_MB (default 100), BENCH_REPS (default 7), BENCH_CLIENTS (a comma-separated subset of
+ * the clients above, default all), BENCH_SYNC_MIB (the agent's background fdatasync step, default
+ * the downloader's own).
  */
 import { fork, spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -106,7 +108,14 @@ async function json(url: string, method: string, body?: unknown, headers: Record
 }
 
 type Client = 'agent' | 'curl' | 'curl+sync' | 'curl+verify' | 'agent-tmpfs' | 'curl-tmpfs';
-const CLIENTS: Client[] = ['agent', 'curl', 'curl+sync', 'curl+verify', 'agent-tmpfs', 'curl-tmpfs'];
+const ALL_CLIENTS: Client[] = ['agent', 'curl', 'curl+sync', 'curl+verify', 'agent-tmpfs', 'curl-tmpfs'];
+
+function chosenClients(): Client[] {
+  const named = process.env.BENCH_CLIENTS?.split(',').map((c) => c.trim()) ?? ALL_CLIENTS;
+  const unknown = named.filter((c) => !ALL_CLIENTS.includes(c as Client));
+  if (unknown.length > 0 || named.length === 0) throw new Error(`BENCH_CLIENTS: unknown ${unknown.join(', ')}; choose from ${ALL_CLIENTS.join(', ')}`);
+  return named as Client[];
+}
 
 interface Rep {
   rep: number;
@@ -122,6 +131,8 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg().map((x) => +x.toFixed(2));
   const MB = Number(process.env.BENCH_MB ?? 100);
   const REPS = Number(process.env.BENCH_REPS ?? 7);
+  const CLIENTS = chosenClients();
+  const syncEveryBytes = process.env.BENCH_SYNC_MIB ? Number(process.env.BENCH_SYNC_MIB) * 1024 * 1024 : undefined;
   const size = MB * 1024 * 1024;
   const work = mkdtempSync(join(tmpdir(), 'flt-bench-dl-client-'));
   const tmpfs = mkdtempSync(join(process.env.BENCH_TMPFS ?? '/dev/shm', 'flt-bench-dl-'));
@@ -174,6 +185,7 @@ async function main(): Promise<void> {
         partialPath: `${out}.part`,
         finalPath: out,
         timers: systemTimers,
+        syncEveryBytes,
         ...extra,
       });
     const run = (cmd: string, args: string[]) =>
@@ -279,6 +291,8 @@ async function main(): Promise<void> {
       upload: { ms: +uploadMs.toFixed(1), mbPerSec: +(MB / (uploadMs / 1000)).toFixed(1) },
       reps,
       resumes,
+      clients: CLIENTS,
+      syncEveryBytes: syncEveryBytes ?? 'default',
       medians: { agentMBps: agentMBs, curlMBps: curlMBs, curlSyncMBps: mbps('curl+sync'), curlVerifyMBps: mbps('curl+verify'), agentTmpfsMBps: mbps('agent-tmpfs'), curlTmpfsMBps: mbps('curl-tmpfs'), resumeExtraPct },
       // curl runs in its own process: its figures are this loop idle, the machine's floor.
       eventLoopLag: { agent: lagOf('agent'), agentTmpfs: lagOf('agent-tmpfs'), curlIdleLoop: lagOf('curl') },

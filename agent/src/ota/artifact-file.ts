@@ -12,10 +12,10 @@ const readAsync = promisify(read);
 /** A resumed prefix is read back in slices this big, so hashing one never holds the event loop long. */
 const PREFIX_SLICE_BYTES = 1024 * 1024;
 /** Flush to disk in the background every this many bytes, so dirty pages never pile up and the final sync is short. */
-const DEFAULT_SYNC_EVERY_BYTES = 16 * 1024 * 1024;
+const DEFAULT_SYNC_EVERY_BYTES = 4 * 1024 * 1024;
 
 export interface ArtifactFileOptions {
-  /** Background fdatasync every this many appended bytes; 0 turns it off (default 16 MiB). */
+  /** Background fdatasync every this many appended bytes; 0 turns it off (default 4 MiB). */
   syncEveryBytes?: number;
 }
 

@@ -42,6 +42,8 @@ export interface DownloadOptions {
    * and takes a response it does not speak again through `undici`; `undici` only uses undici.
    */
   transport?: 'direct' | 'undici';
+  /** The partial file's background fdatasync step (artifact-file.ts; default 4 MiB). */
+  syncEveryBytes?: number;
 }
 
 export interface DownloadResult {
@@ -79,7 +81,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
   let backoff = opts.backoffMs ?? 1_000;
   let get: ArtifactGet = opts.transport === 'undici' ? undiciGet : directGet;
 
-  const file = await ArtifactFile.open(partialPath);
+  const file = await ArtifactFile.open(partialPath, { syncEveryBytes: opts.syncEveryBytes });
   try {
     // Bytes in the partial file, all of them hashed.
     let have = await file.hashPrefix(expected.length);
