@@ -70,6 +70,7 @@ const NOTES: Record<Component['name'], Record<string, string>> = {
     'ota.download.backoffMs': 'First delay between download attempts.',
     'ota.download.maxBackoffMs': 'Cap of the delay between download attempts.',
     'ota.download.progressIntervalMs': 'At most one `ota.downloading` progress event per this interval.',
+    'ota.download.transport': 'How artifact bodies are fetched: `direct` reads the socket into one reused buffer and hands undici any response it does not speak; `undici` only uses undici (docs/ota.md).',
     'ota.reserveBytes': 'Free disk kept beyond the new file (preflight).',
     'ota.retryMs': 'Delay before retrying an install that failed for a passing reason (download, disk); doubles per retry up to 16×.',
     'localApi.enabled': 'Off: no local inference API.',

@@ -102,6 +102,14 @@ describe('agent config', () => {
     expect(err.message).toContain('maxEntires');
   });
 
+  it('takes the artifact download transport, direct by default, and refuses any other', () => {
+    const base = { serverUrl: 'http://s:1', deviceId: 'd1' };
+    expect(loadAgentConfig({ argv: ['--config', writeConfig(base)], env: {} }).ota.download.transport).toBe('direct');
+    expect(loadAgentConfig({ argv: ['--config', writeConfig({ ...base, ota: { download: { transport: 'undici' } } })], env: {} }).ota.download.transport).toBe('undici');
+    const err = configError(() => loadAgentConfig({ argv: ['--config', writeConfig({ ...base, ota: { download: { transport: 'curl' } } })], env: {} }));
+    expect(err.message).toContain('transport');
+  });
+
   it('refuses bad values from the environment with the key that is wrong', () => {
     const err = configError(() =>
       loadAgentConfig({ argv: [], env: { FLOTILLA_SERVER_URL: 'http://s:1', FLOTILLA_DEVICE_ID: 'ok', FLOTILLA_HEARTBEAT_SEC: 'often' } }),

@@ -93,6 +93,7 @@ export const AgentConfigSchema = Type.Object(
             backoffMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 1_000 }),
             maxBackoffMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
             progressIntervalMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 1_000 }),
+            transport: Type.Union([Type.Literal('direct'), Type.Literal('undici')], { default: 'direct' }),
           },
           { ...strict, default: {} },
         ),

@@ -9,6 +9,8 @@ export interface OtaDownloadConfig {
   maxBackoffMs: number;
   /** Least time between two `ota.downloading` progress events / reports (ms). */
   progressIntervalMs: number;
+  /** How artifact bodies are fetched (artifact-get.ts): `direct` (default) or `undici` only. */
+  transport?: 'direct' | 'undici';
 }
 
 export interface OtaConfig {
@@ -26,7 +28,7 @@ export interface OtaConfig {
 
 export const DEFAULT_OTA_CONFIG: OtaConfig = {
   health: { windowMs: 10_000, minRequests: 20, maxErrorRate: 0.05, maxP99Ms: null, maxWaitMs: 60_000, pollMs: 500 },
-  download: { stallMs: 30_000, maxAttempts: 5, backoffMs: 1_000, maxBackoffMs: 30_000, progressIntervalMs: 1_000 },
+  download: { stallMs: 30_000, maxAttempts: 5, backoffMs: 1_000, maxBackoffMs: 30_000, progressIntervalMs: 1_000, transport: 'direct' },
   reserveBytes: 64 * 1024 * 1024,
   retryMs: 30_000,
   healthReportMs: 30_000,

@@ -5,7 +5,7 @@ import { corruptModelBytes, type ModelCard } from '@flotilla/modelkit';
 import type { DesiredState } from '@flotilla/protocol';
 import type { SigningKeyPair } from '@flotilla/release';
 import { FakeTimers } from '../helpers/fake-timers.ts';
-import { builtModels, goldenInputs, harness, modelBytes, newKey, publish, sha256, trustKeys } from './ota-fixtures.ts';
+import { FAST, builtModels, goldenInputs, harness, modelBytes, newKey, publish, sha256, trustKeys } from './ota-fixtures.ts';
 import { TestArtifactServer } from './test-artifact-server.ts';
 
 let cards: Map<string, ModelCard>;
@@ -89,6 +89,21 @@ describe('ModelManager: downloads', () => {
     expect(models.digits).toMatchObject({ version: '1.0.0', state: expect.stringMatching(/^(activated|healthy)$/) });
     expect(server.artifactRequests.map((r) => r.range)).toEqual([undefined, `bytes=10000-${length - 1}`]);
     expect(server.bytesSent).toBe(length);
+  });
+
+  it('fetches through the transport its config names: a chunked answer costs the direct transport one request more, undici none', async () => {
+    const { server, key } = await setup();
+    publish(server, key, card('mnist-edge-int8'), 'digits', '1.0.0', { counter: 1 });
+    server.faults.push({ chunked: true }, { chunked: true });
+    const direct = await harness(server);
+    expect((await direct.manager.apply(desired({ digits: { version: '1.0.0' } }))).digits).toMatchObject({ version: '1.0.0' });
+    expect(server.artifactRequests).toHaveLength(2);
+
+    server.artifactRequests.length = 0;
+    server.faults.push({ chunked: true }, { chunked: true });
+    const viaUndici = await harness(server, { config: { download: { ...FAST.download!, transport: 'undici' } } });
+    expect((await viaUndici.manager.apply(desired({ digits: { version: '1.0.0' } }))).digits).toMatchObject({ version: '1.0.0' });
+    expect(server.artifactRequests).toHaveLength(1);
   });
 
   it('resumes after a restart from the partial file kept in the cache, hashing its prefix first', async () => {
