@@ -5,6 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { createServer as createTlsServer } from 'node:tls';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { directGet, parseResponseHead, UnsupportedResponse, DIRECT_READ_BYTES } from '../../src/ota/artifact-get.ts';
 
@@ -203,6 +204,45 @@ describe('the direct artifact transport', () => {
   it('parses a head into a status and lower-case headers', () => {
     expect(parseResponseHead('HTTP/1.0 404 Not Found\r\nETag: "x"\r\nEmpty:')).toEqual({ statusCode: 404, headers: { etag: '"x"', empty: '' } });
     expect(() => parseResponseHead('HTTP/1.1 200 OK\r\nX: a\0b')).toThrow(/malformed header line/);
+  });
+});
+
+describe('the direct artifact transport against arbitrary answers', () => {
+  it('settles on whatever a server sends: a clear Error, or a body of exactly the announced length', async () => {
+    let answer = Buffer.alloc(0);
+    const server = await rawServer((socket) => socket.end(answer));
+    const valid = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 16\r\nETag: "abc"\r\n\r\n0123456789abcdef');
+    // Valid answers damaged by a few byte edits and cuts, plus plain noise.
+    const damaged = fc
+      .tuple(fc.array(fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat({ max: valid.length }))
+      .map(([edits, cut]) => {
+        const b = Buffer.from(valid);
+        for (const [at, byte] of edits) b[at] = byte;
+        return b.subarray(0, Math.max(cut, valid.length - 8));
+      });
+    const noise = fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(damaged, noise), async (bytes) => {
+        answer = bytes;
+        const outcome = await directGet(new URL(server.url), {}, never).then(
+          async (res) => {
+            const parts: Buffer[] = [];
+            return res.consume((c) => parts.push(Buffer.from(c)), 4096).then(
+              () => ({ ok: true as const, status: res.statusCode, length: res.headers['content-length'], body: Buffer.concat(parts) }),
+              (err: unknown) => ({ ok: false as const, err }),
+            );
+          },
+          (err: unknown) => ({ ok: false as const, err }),
+        );
+        if (outcome.ok) {
+          expect(outcome.body.length).toBe(Number(outcome.length ?? 0));
+        } else {
+          expect(outcome.err).toBeInstanceOf(Error);
+          expect((outcome.err as Error).message.length).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 150, seed: 20261124 },
+    );
   });
 });
 
