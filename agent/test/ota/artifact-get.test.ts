@@ -204,6 +204,12 @@ describe('the direct artifact transport', () => {
   it('parses a head into a status and lower-case headers', () => {
     expect(parseResponseHead('HTTP/1.0 404 Not Found\r\nETag: "x"\r\nEmpty:')).toEqual({ statusCode: 404, headers: { etag: '"x"', empty: '' } });
     expect(() => parseResponseHead('HTTP/1.1 200 OK\r\nX: a\0b')).toThrow(/malformed header line/);
+    expect(() => parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length : 3')).toThrow(/malformed header line/);
+    // Whitespace around a value goes, whatever its length; names that are Object's own stay headers.
+    const head = parseResponseHead(`HTTP/1.1 200 OK\r\nX-Pad: \t a${' '.repeat(10_000)}b \t\r\nconstructor: c\r\n__proto__: p`);
+    expect(head.headers['x-pad']).toBe(`a${' '.repeat(10_000)}b`);
+    expect(head.headers.constructor).toBe('c');
+    expect(Object.getOwnPropertyDescriptor(head.headers, '__proto__')?.value).toBe('p');
   });
 });
 
