@@ -4,7 +4,7 @@
  * the slow-consumer limit is the smallest allowed so a paused subscriber trips it within seconds.
  *
  * IPC: sends `{ ready, http, mqtt, adminToken, enrollmentToken }` once listening; answers
- * `{ cmd: 'mem' }` with memory after a full GC and `{ cmd: 'exit' }` by closing and exiting.
+ * `{ cmd: 'mem' }` with memory after a full GC (and how long the GC took) and `{ cmd: 'exit' }` by closing and exiting.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,11 +13,14 @@ import { buildServer } from '../../server/src/index.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-function memory(): { rss: number; heapUsed: number; external: number } {
+/** Memory after two full GCs, and how long those held this process (the harness's own pause). */
+function memory(): { rss: number; heapUsed: number; external: number; gcMs: number } {
+  const t0 = performance.now();
   gc?.();
   gc?.();
+  const gcMs = performance.now() - t0;
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, gcMs };
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'flt-soak-'));

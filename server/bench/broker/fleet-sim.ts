@@ -74,6 +74,8 @@ async function enrollOne(ep: Endpoints, id: string): Promise<EnrolledDevice> {
 export class AckLedger {
   readonly #sentAt = new Map<string, number>();
   readonly latencies: number[] = [];
+  /** when each of `latencies` was acked (same index, the same clock as `at`) */
+  readonly ackedAt: number[] = [];
   firstSentAt = Infinity;
   lastAckAt = 0;
   sent = 0;
@@ -89,6 +91,7 @@ export class AckLedger {
     if (t === undefined) return; // a duplicate ack
     this.#sentAt.delete(id);
     this.latencies.push(at - t);
+    this.ackedAt.push(at);
     this.lastAckAt = at;
   }
 
