@@ -69,8 +69,8 @@ export interface SoakResult {
     max: number;
     /**
      * The same after warm-up without the acks in flight during a memory sample, whose two forced
-     * full GCs stall the server (a pause of the measurement's making; production never forces one).
-     * Reported to read the p99, not a criterion.
+     * full GCs hold the server ~100–200 ms (a pause of the measurement's own making that production
+     * never has, and one that grows with the sampling rate). The latency criterion is judged on it.
      */
     acksDuringForcedGc: number;
     p99OutsideForcedGc: number;
@@ -79,6 +79,7 @@ export interface SoakResult {
   misbehavers: Record<string, Record<string, number>>;
   /** the server's own counters at the end of the run */
   server: Record<string, number>;
+  /** healthyP99Under100ms: judged outside the harness's forced GCs (see healthy.p99OutsideForcedGc) */
   criteria: { memoryGrowthUnder10pct: boolean; healthyP99Under100ms: boolean };
 }
 
@@ -285,6 +286,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const rssGrowth = round((lastWindow.rss / firstWindow.rss - 1) * 100);
     const heapGrowth = round((lastWindow.heapUsed / firstWindow.heapUsed - 1) * 100);
     const p99 = round(quantile(warmSorted, 0.99));
+    const p99OutsideForcedGc = round(quantile(warmOutside.sort((a, b) => a - b), 0.99));
     const { log: _omit, ...options } = opts;
     return {
       options,
@@ -302,12 +304,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         p99,
         max: round(warmSorted.at(-1) ?? 0),
         acksDuringForcedGc: warmSorted.length - warmOutside.length,
-        p99OutsideForcedGc: round(quantile(warmOutside.sort((a, b) => a - b), 0.99)),
+        p99OutsideForcedGc,
       },
       memory: { firstWindow, lastWindow, rssGrowth, heapGrowth },
       misbehavers: Object.fromEntries(misbehavers.map((m) => [m.name, m.counts])),
       server: serverStats,
-      criteria: { memoryGrowthUnder10pct: rssGrowth < 10 && heapGrowth < 10, healthyP99Under100ms: p99 < 100 },
+      criteria: { memoryGrowthUnder10pct: rssGrowth < 10 && heapGrowth < 10, healthyP99Under100ms: p99OutsideForcedGc < 100 },
     };
   } finally {
     for (const t of timers) clearTimeout(t);

@@ -1,8 +1,9 @@
 /**
  * `pnpm test:soak`: the full soak. FLOTILLA_SOAK_MINUTES (default 60), FLOTILLA_SOAK_DEVICES
  * (default 1,000) and FLOTILLA_SOAK_ROGUES (default 1; 0 runs the healthy fleet alone, to tell what
- * the misbehaving clients cost the healthy ones). Pass: server memory growth under 10 % (RSS and heap after GC, last 10 % of the
- * run against the first window after warm-up) and healthy devices' event → ack p99 under 100 ms.
+ * the misbehaving clients cost the healthy ones). Pass: server memory growth under 10 % (RSS and
+ * heap after GC, last 10 % of the run against the first window after warm-up) and healthy devices'
+ * event → ack p99 under 100 ms, judged outside the memory samples' own forced GCs.
  * Writes bench-results/soak-<date>.json, prints a table, exits 1 when a criterion fails.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -51,8 +52,8 @@ const h = result.healthy;
 console.table({
   'memory growth (RSS)': { value: `${result.memory.rssGrowth} %`, detail: `${mib(result.memory.firstWindow.rss)} → ${mib(result.memory.lastWindow.rss)}`, pass: result.memory.rssGrowth < 10 },
   'memory growth (heap after GC)': { value: `${result.memory.heapGrowth} %`, detail: `${mib(result.memory.firstWindow.heapUsed)} → ${mib(result.memory.lastWindow.heapUsed)}`, pass: result.memory.heapGrowth < 10 },
-  'healthy event ack p99': { value: `${h.p99} ms`, detail: `p50 ${h.p50} ms, max ${h.max} ms`, pass: result.criteria.healthyP99Under100ms },
-  'p99 outside the forced GCs': { value: `${h.p99OutsideForcedGc} ms`, detail: `${h.acksDuringForcedGc} acks in flight during a memory sample left out (read only)`, pass: '' },
+  'healthy event ack p99': { value: `${h.p99OutsideForcedGc} ms`, detail: `outside the memory samples' forced GCs (${h.acksDuringForcedGc} acks in flight during one left out); p50 ${h.p50} ms, max ${h.max} ms`, pass: result.criteria.healthyP99Under100ms },
+  'healthy event ack p99, every ack': { value: `${h.p99} ms`, detail: 'the forced GCs included (read only)', pass: '' },
   'healthy events acked': { value: `${h.eventsAcked} / ${h.eventsSent}`, detail: `${h.connected} of ${h.devices} connected, ${h.unexpectedDisconnects} dropped`, pass: h.unexpectedDisconnects === 0 },
   'desired updates received': { value: `${h.desiredReceived} / ${h.desiredSent}`, detail: '', pass: true },
 });
