@@ -32,9 +32,9 @@ export interface DownloadOptions {
   onProgress?: (bytes: number, total: number) => void;
   /**
    * Most bytes written and hashed in one event-loop turn before the download lets the loop run
-   * (default 1 MiB, about 5 ms of this thread on the 2-core device class): chunks the socket has
-   * already buffered would otherwise arrive back to back as microtasks, and the device's inference
-   * API would wait behind them.
+   * (default 1 MiB, about 5 ms of this thread on the 2-core device class): what the socket has
+   * already buffered would otherwise be taken back to back in one turn (libuv reads until the socket
+   * is empty, up to 32 reads a wake-up), and the device's inference API would wait behind it.
    */
   yieldEveryBytes?: number;
   /**
