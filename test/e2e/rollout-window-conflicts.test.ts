@@ -135,7 +135,17 @@ describe('rollout maintenance windows and conflicts end to end', () => {
     const back = { id: 'back-to-100', target, model: 'digits', version: '1.0.0', stages: [{ percent: 100 }], priority: 10, preempt: true };
     expect((await create(back)).statusCode).toBe(201);
     expect(await rollout(held.id)).toMatchObject({ state: 'preempted', reason: 'preempted by back-to-100' });
-    await eventually(() => rollout(back.id), (r) => r.state === 'completed', { what: 'pre-empting rollout completed', timeoutMs: 45_000 });
+    await eventually(() => rollout(back.id), (r) => r.state === 'completed', { what: 'pre-empting rollout completed', timeoutMs: 45_000 }).catch(async (err: Error) => {
+      // What each device did, so a failure here can be read from the CI log alone.
+      const get = async (url: string) => (await t.server.http.inject({ method: 'GET', url, headers: auth(operator) })).json() as unknown;
+      const detail = {
+        devices: await get(`/v1/rollouts/${back.id}/devices`),
+        events: await get(`/v1/rollouts/${back.id}/events`),
+        reported: (await fleet()).map((d) => d.reported),
+        agentEvents: await Promise.all(IDS.map(async (id) => (await deviceEvents(id)).slice(-12))),
+      };
+      throw new Error(`${err.message}\n${JSON.stringify(detail)}`);
+    });
     const ds = await eventually(fleet, (xs) => xs.every((d) => healthyOn(d, '1.0.0')), { what: 'every agent healthy on 1.0.0' });
     for (const d of ds) expect(d.desired!.models.digits).toMatchObject({ version: '1.0.0', rollout: back.id });
     for (const id of IDS) expect((await deviceEvents(id)).filter((e) => e.kind === 'ota.activated' && e.data.version === '1.2.0')).toEqual([]);
