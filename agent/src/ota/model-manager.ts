@@ -456,7 +456,7 @@ export class ModelManager implements DesiredStateApplier {
       maxAttempts: this.config.download.maxAttempts,
       backoffMs: this.config.download.backoffMs,
       maxBackoffMs: this.config.download.maxBackoffMs,
-      transport: this.config.download.transport ?? 'direct',
+      transport: this.config.download.transport,
       ...(signal ? { signal } : {}),
       onProgress: (bytes, total) => this.#onProgress(name, want, bytes, total),
     });

@@ -399,7 +399,8 @@ export class InferenceService {
   cancellable(model: string): boolean {
     const host = this.hosts.get(model);
     if (!host) return false;
-    return [host.activeModel, host.stagedModel, host.previousModel].some((m) => m !== undefined && this.backendKind(m) !== 'onnxruntime');
+    // Asked on every HTTP request: three lookups, no array.
+    return this.servedElsewhere(host.activeModel) || this.servedElsewhere(host.stagedModel) || this.servedElsewhere(host.previousModel);
   }
 
   /** Stops taking requests, lets in-flight ones finish (bounded by closeTimeoutMs), unloads everything. Safe to call twice. */
@@ -545,6 +546,11 @@ export class InferenceService {
   private countError(model: string, err: FlotillaError): FlotillaError {
     this.metrics.errors.inc({ model, code: err.code });
     return err;
+  }
+
+  /** Whether a loaded version runs outside this process (a sidecar), where a call can still be called off. */
+  private servedElsewhere(loaded: LoadedModel | undefined): boolean {
+    return loaded !== undefined && this.backendKind(loaded) !== 'onnxruntime';
   }
 
   private backendKind(loaded: LoadedModel): InferenceBackend['kind'] {
