@@ -24,6 +24,16 @@ interface DeviceEvent {
 
 const IDS = ['edge-w1', 'edge-w2'];
 
+/**
+ * A yearly window that opens about half a year from now, as a 5-field cron expression in UTC:
+ * never open while the test runs, and further off than one Node timer can hold (24.8 days).
+ * Day 28 at most, so it opens every year.
+ */
+function yearlyCronHalfAYearAway(): string {
+  const d = new Date(Date.now() + 180 * 86_400_000);
+  return `${d.getUTCMinutes()} ${d.getUTCHours()} ${Math.min(28, d.getUTCDate())} ${d.getUTCMonth() + 1} *`;
+}
+
 /** The next whole second at least `leadMs` ahead, as a daily 6-field cron expression in UTC. */
 function dailyCronAt(leadMs: number): { at: number; cron: string } {
   const at = Math.ceil((Date.now() + leadMs) / 1000) * 1000;
@@ -126,11 +136,14 @@ describe('rollout maintenance windows and conflicts end to end', () => {
       version: '1.2.0',
       stages: [{ percent: 100 }],
       // A window far away: devices are notified and wait, so the rollout stays active.
-      maintenanceWindow: { cron: '0 3 1 1 *', durationSec: 3600, timeZone: 'UTC' },
+      maintenanceWindow: { cron: yearlyCronHalfAYearAway(), durationSec: 3600, timeZone: 'UTC' },
       priority: 1,
     };
     expect((await create(held)).statusCode).toBe(201);
     await eventually(fleet, (ds) => ds.every((d) => d.reported?.models.digits?.target === '1.2.0' && d.reported.models.digits.state === 'verified'), { what: 'every agent waiting with 1.2.0' });
+    // The window opens months from now, further off than one Node timer holds: the agents keep waiting.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const d of await fleet()) expect(d.reported!.models.digits).toMatchObject({ version: '1.1.0', state: 'verified', target: '1.2.0' });
 
     const back = { id: 'back-to-100', target, model: 'digits', version: '1.0.0', stages: [{ percent: 100 }], priority: 10, preempt: true };
     expect((await create(back)).statusCode).toBe(201);

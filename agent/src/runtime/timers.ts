@@ -13,11 +13,57 @@ export interface Timers {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** The longest delay one Node timer holds (about 24.8 days); Node fires a longer one after 1 ms. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * A wait longer than one Node timer can hold (a maintenance window weeks away): re-armed in steps of
+ * at most MAX_TIMER_DELAY_MS until its deadline on the wall clock, so it fires when the deadline
+ * comes rather than at once.
+ */
+class LongTimeout implements TimerHandle {
+  readonly #fn: () => void;
+  readonly #deadline: number;
+  #timer: ReturnType<typeof globalThis.setTimeout> | undefined;
+  #unref = false;
+
+  constructor(fn: () => void, ms: number) {
+    this.#fn = fn;
+    this.#deadline = Date.now() + ms;
+    this.#arm();
+  }
+
+  #arm(): void {
+    const left = this.#deadline - Date.now();
+    if (left <= 0) {
+      this.#timer = undefined;
+      this.#fn();
+      return;
+    }
+    this.#timer = globalThis.setTimeout(() => this.#arm(), Math.min(left, MAX_TIMER_DELAY_MS));
+    if (this.#unref) this.#timer.unref();
+  }
+
+  unref(): this {
+    this.#unref = true;
+    this.#timer?.unref();
+    return this;
+  }
+
+  clear(): void {
+    if (this.#timer !== undefined) globalThis.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
 /** Reads the globals at call time, so vitest's fake timers apply to it as well. */
 export const systemTimers: Timers = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
+  setTimeout: (fn, ms) => (ms > MAX_TIMER_DELAY_MS ? new LongTimeout(fn, ms) : globalThis.setTimeout(fn, ms)),
+  clearTimeout: (handle) => {
+    if (handle instanceof LongTimeout) handle.clear();
+    else globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>);
+  },
 };
 
 /** Resolves after `ms` on the given timers, or at once when the signal aborts. */

@@ -357,4 +357,17 @@ describe('ModelManager: slots, rollback and recovery', () => {
     await h.manager.idle();
     expect(h.manager.models().digits).toMatchObject({ version: '1.0.0', state: 'healthy' });
   });
+
+  it('keeps waiting for a maintenance window more than 24.8 days away (longer than one Node timer holds)', async () => {
+    // The agent's real timers: a plain setTimeout of this length fires after 1 ms instead.
+    const { server, key } = await setup();
+    publish(server, key, card('mnist-edge-int8'), 'digits', '1.0.0', { counter: 1 });
+    const h = await harness(server);
+    const at = Date.now() + 40 * 86_400_000;
+    const models = await h.manager.apply(desired({ digits: { version: '1.0.0', activateAfter: at } }));
+    expect(models.digits).toMatchObject({ version: null, state: 'verified', target: '1.0.0', activateAfter: at });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(h.manager.models().digits).toMatchObject({ version: null, state: 'verified', activateAfter: at });
+    expect(h.inference.status()).toEqual([]);
+  });
 });
