@@ -25,6 +25,8 @@ export interface LoadResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time this client process spent per answered request (µs): on a shared machine, the load's own share. */
+  clientCpuUsPerRequest: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -43,6 +45,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
   const statuses: Record<string, number> = {};
   let errors = 0;
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const end = start + job.durationMs;
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
@@ -60,6 +63,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: job.concurrency }, loop));
   const durationMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   await pool.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -70,6 +74,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
     rps: (latencies.length / durationMs) * 1000,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
+    clientCpuUsPerRequest: Math.round(((used.user + used.system) / Math.max(1, latencies.length)) * 10) / 10,
   };
 }
 

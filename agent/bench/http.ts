@@ -56,6 +56,7 @@ type LoadResult = {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  clientCpuUsPerRequest: number;
   cpuUsPerRequest?: number;
   mainThreadUsPerRequest?: number;
 };
@@ -133,7 +134,7 @@ async function benchModel(modelName: string) {
       const result = await drive(targets[key].url, targets[key].path, body, durationMs);
       runs[key].push(result);
       console.log(
-        `${card.name} rep ${r + 1} ${key}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, CPU ${result.cpuUsPerRequest} µs/request (event loop ${result.mainThreadUsPerRequest ?? '?'}), errors ${result.errors}`,
+        `${card.name} rep ${r + 1} ${key}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, CPU ${result.cpuUsPerRequest} µs/request (event loop ${result.mainThreadUsPerRequest ?? '?'}; load client ${result.clientCpuUsPerRequest}), errors ${result.errors}`,
       );
     }
   }
@@ -166,6 +167,8 @@ async function benchModel(modelName: string) {
       bareFastifyCpuUsPerRequest: bareCpu,
       localApiEventLoopUsPerRequest: localMain,
       bareFastifyEventLoopUsPerRequest: bareMain,
+      localApiClientCpuUsPerRequest: median(runs.localApi.map((r) => r.clientCpuUsPerRequest)),
+      bareFastifyClientCpuUsPerRequest: median(runs.bareFastify.map((r) => r.clientCpuUsPerRequest)),
     },
     ratio,
   };
