@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { backoffDelay, retryAfterDelay } from '../src/mqtt/backoff.ts';
+import { MAX_RETRY_AFTER_SEC, backoffDelay, retryAfterDelay } from '../src/mqtt/backoff.ts';
 import { MqttSession } from '../src/mqtt/session.ts';
 import { tcpStreamFactory } from '../src/mqtt/tcp-transport.ts';
 import { FakeTimers } from './helpers/fake-timers.ts';
@@ -44,6 +44,12 @@ describe('reconnect backoff', () => {
     expect(retryAfterDelay(10, () => 0)).toBe(10_000);
     expect(retryAfterDelay(10, () => 0.999999)).toBeLessThanOrEqual(12_000);
     expect(retryAfterDelay(0, () => 0.5)).toBe(0);
+  });
+
+  it('takes a Retry-After longer than an hour (or absurd) as an hour', () => {
+    expect(retryAfterDelay(MAX_RETRY_AFTER_SEC, () => 0)).toBe(3_600_000);
+    expect(retryAfterDelay(10 ** 9, () => 0)).toBe(3_600_000);
+    expect(retryAfterDelay(Number.MAX_SAFE_INTEGER, () => 0.999999)).toBeLessThanOrEqual(4_320_000);
   });
 });
 

@@ -18,8 +18,15 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: Ran
   return Math.round(half + random() * half);
 }
 
+/**
+ * The longest server-imposed wait the agent honours (the server's own enrollment retry setting
+ * goes up to an hour). A larger or absurd value is taken as this, so a bad answer neither strands
+ * the device nor, as an overflowing timer once did, makes it retry at once.
+ */
+export const MAX_RETRY_AFTER_SEC = 3600;
+
 /** Server-imposed wait (Retry-After), stretched by up to 20% so pending devices do not retry in lockstep. */
 export function retryAfterDelay(retryAfterSec: number, random: Random): number {
-  const base = Math.max(0, retryAfterSec) * 1000;
+  const base = Math.min(MAX_RETRY_AFTER_SEC, Math.max(0, retryAfterSec)) * 1000;
   return Math.round(base + random() * base * 0.2);
 }
