@@ -1,3 +1,4 @@
+import { MAX_ENROLL_RETRY_AFTER_SEC } from '@flotilla/protocol';
 import type { Random } from '../runtime/random.ts';
 
 export interface BackoffPolicy {
@@ -19,11 +20,11 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: Ran
 }
 
 /**
- * The longest server-imposed wait the agent honours (the server's own enrollment retry setting
- * goes up to an hour). A larger or absurd value is taken as this, so a bad answer neither strands
- * the device nor, as an overflowing timer once did, makes it retry at once.
+ * The longest server-imposed wait the agent honours: the most a server asks a pending device for.
+ * A larger or absurd value is taken as this, so a bad answer neither strands the device nor, as an
+ * overflowing timer once did, makes it retry at once.
  */
-export const MAX_RETRY_AFTER_SEC = 3600;
+export const MAX_RETRY_AFTER_SEC = MAX_ENROLL_RETRY_AFTER_SEC;
 
 /** Server-imposed wait (Retry-After), stretched by up to 20% so pending devices do not retry in lockstep. */
 export function retryAfterDelay(retryAfterSec: number, random: Random): number {

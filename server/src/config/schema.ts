@@ -1,3 +1,4 @@
+import { MAX_ENROLL_RETRY_AFTER_SEC } from '@flotilla/protocol';
 import { Type, type Static } from 'typebox';
 import { DEFAULT_MAX_INPUT_UPLOAD_BYTES } from '../hard-examples/input-store.ts';
 
@@ -197,7 +198,7 @@ export const ServerConfigSchema = Type.Object(
     /** Accept every device that enrolls with a valid token, without an admin step (demo and lab fleets). */
     autoAccept: Type.Boolean({ default: false }),
     /** Seconds a pending device is told to wait before asking again. */
-    enrollRetryAfterSec: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
+    enrollRetryAfterSec: Type.Integer({ minimum: 1, maximum: MAX_ENROLL_RETRY_AFTER_SEC, default: 5 }),
     /** Upper bound for a graceful shutdown; connections still open then are destroyed. */
     shutdownTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   },

@@ -31,6 +31,12 @@ export const MqttEndpoints = Type.Object(
   strict,
 );
 
+/**
+ * The longest wait a server asks a pending device for (`retryAfterSec`), and the longest
+ * server-imposed wait an agent honours.
+ */
+export const MAX_ENROLL_RETRY_AFTER_SEC = 3600;
+
 export const EnrollResponse = Type.Union([
   Type.Object({ status: Type.Literal('pending'), deviceId: Type.String(), retryAfterSec: Type.Integer() }, strict),
   Type.Object(
