@@ -4,12 +4,16 @@
  * `session.run` directly, both fed the same KServe v2 JSON body by a closed-loop client in a separate
  * process. Reps alternate between the two so machine noise hits both alike.
  * Target: local API ≥ 0.8× the bare route (median requests/s).
+ * The load comes from wrk by default (C, one epoll thread, a few µs of CPU per request); `--client
+ * undici` drives the same jobs from a Node client, which on this 2-core machine takes 20–30 µs of the
+ * CPU per request the servers need, and penalizes the two-thread agent more than the one-thread route.
  * Two models: mnist-edge-int8 (one 784-value digit, a realistic request) and tiny-mlp-fp32 (16 values,
  * a run of microseconds: the worst case, where per-request overhead is everything).
  * Usage: pnpm bench:agent:http [--reps 5] [--seconds 3] [--concurrency 8] [--models mnist-edge-int8,tiny-mlp-fp32]
+ *   [--client wrk|undici]
  *   [--onnx '{"laneSlots":1}'] (onnxruntime backend options other than the defaults, to compare channels)
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -22,6 +26,8 @@ import * as ort from 'onnxruntime-node';
 import { InferenceService } from '../src/inference/index.ts';
 import type { OnnxRuntimeBackendOptions } from '../src/inference/onnx/onnxruntime-backend.ts';
 import { startLocalApi } from '../src/local-api/index.ts';
+import type { LoadJob, LoadResult as ClientResult } from '../../bench/http-load-client.ts';
+import { findWrk, wrkLoad } from '../../bench/wrk-load.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,8 +36,11 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     models: { type: 'string', default: 'mnist-edge-int8,tiny-mlp-fp32' },
     onnx: { type: 'string', default: '{}' },
+    client: { type: 'string', default: 'wrk' },
   },
 });
+const client = values.client as string;
+if (client !== 'wrk' && client !== 'undici') throw new Error(`--client must be wrk or undici, not ${client}`);
 const reps = Number(values.reps);
 const durationMs = Number(values.seconds) * 1000;
 const concurrency = Number(values.concurrency);
@@ -45,21 +54,35 @@ const median = (xs: number[]): number => {
 };
 
 const dir = join(tmpdir(), 'flotilla-agent-bench-models');
-const loadFile = fileURLToPath(new URL('../../bench/http-load-client.ts', import.meta.url));
-const load = spawn(process.execPath, ['--import', 'tsx', loadFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-await new Promise<void>((ok) => load.once('message', () => ok()));
+let wrk: string | undefined;
+if (client === 'wrk') {
+  wrk = findWrk();
+  if (wrk === undefined) {
+    execFileSync('bash', [fileURLToPath(new URL('../../scripts/ensure-wrk.sh', import.meta.url))], { stdio: 'inherit' });
+    wrk = findWrk();
+  }
+  if (wrk === undefined) throw new Error('wrk is not on PATH');
+}
+// `wrk -v` prints its version and usage, then exits 1.
+const wrkVersion = wrk === undefined ? undefined : spawnSync(wrk, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]?.trim();
 
-type LoadResult = {
-  requests: number;
-  errors: number;
-  durationMs: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  clientCpuUsPerRequest: number;
-  cpuUsPerRequest?: number;
-  mainThreadUsPerRequest?: number;
-};
+// The Node client runs in its own process, so the load does not share an event loop with the servers.
+const load =
+  client === 'undici'
+    ? spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../bench/http-load-client.ts', import.meta.url))], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      })
+    : undefined;
+if (load) await new Promise<void>((ok) => load.once('message', () => ok()));
+const runLoad = (job: LoadJob): Promise<ClientResult> =>
+  load
+    ? new Promise((ok) => {
+        load.once('message', (m) => ok(m as ClientResult));
+        load.send(job);
+      })
+    : wrkLoad(job, wrk);
+
+type LoadResult = ClientResult & { cpuUsPerRequest?: number; mainThreadUsPerRequest?: number };
 
 /** CPU time (µs) of the event-loop thread alone, from /proc (Linux; undefined elsewhere). */
 function mainThreadCpuUs(): number | undefined {
@@ -79,19 +102,15 @@ function mainThreadCpuUs(): number | undefined {
  * shared machine throughput swings with the neighbours' load, the CPU cost of a request much less,
  * and the event-loop thread is the one both targets saturate first.
  */
-const drive = (url: string, reqPath: string, body: string, ms: number) =>
-  new Promise<LoadResult>((ok) => {
-    const cpu = process.cpuUsage();
-    const main = mainThreadCpuUs();
-    load.once('message', (m) => {
-      const r = m as LoadResult;
-      const used = process.cpuUsage(cpu);
-      const mainAfter = mainThreadCpuUs();
-      const per = (us: number) => Math.round((us / Math.max(1, r.requests)) * 10) / 10;
-      ok({ ...r, cpuUsPerRequest: per(used.user + used.system), ...(main !== undefined && mainAfter !== undefined && { mainThreadUsPerRequest: per(mainAfter - main) }) });
-    });
-    load.send({ url, path: reqPath, body: Buffer.from(body).toString('base64'), concurrency, durationMs: ms });
-  });
+async function drive(url: string, reqPath: string, body: string, ms: number): Promise<LoadResult> {
+  const cpu = process.cpuUsage();
+  const main = mainThreadCpuUs();
+  const r = await runLoad({ url, path: reqPath, body: Buffer.from(body).toString('base64'), concurrency, durationMs: ms });
+  const used = process.cpuUsage(cpu);
+  const mainAfter = mainThreadCpuUs();
+  const per = (us: number) => Math.round((us / Math.max(1, r.requests)) * 10) / 10;
+  return { ...r, cpuUsPerRequest: per(used.user + used.system), ...(main !== undefined && mainAfter !== undefined && { mainThreadUsPerRequest: per(mainAfter - main) }) };
+}
 
 async function benchModel(modelName: string) {
   const [card] = await buildModels(dir, { only: [modelName] });
@@ -177,7 +196,7 @@ async function benchModel(modelName: string) {
 const loadAtStart = loadavg();
 const perModel = [];
 for (const name of models) perModel.push(await benchModel(name));
-load.kill();
+load?.kill();
 
 const result = {
   bench: 'agent-http',
@@ -187,7 +206,10 @@ const result = {
     concurrency,
     secondsPerRep: durationMs / 1000,
     reps,
-    client: 'undici Pool closed loop in a separate process, keep-alive, one connection per loop',
+    client:
+      client === 'wrk'
+        ? `${wrkVersion ?? 'wrk'}, one thread, closed loop, keep-alive, one connection per concurrent request`
+        : 'undici Pool closed loop in a separate process, keep-alive, one connection per loop',
     onnx,
   },
   models: perModel,
